@@ -1,0 +1,77 @@
+#include "ops/op.h"
+
+#include <algorithm>
+
+#include "ops/register.h"
+
+namespace kiln::ops {
+
+const ValueInfo& InferContext::input(size_t i) const {
+  if (i >= inputs_.size()) fail("missing input " + std::to_string(i));
+  return inputs_[i];
+}
+
+void InferContext::set_output(size_t i, DType dtype, ir::Shape shape) {
+  if (i >= outputs_.size()) return;  // an optional output the node does not name
+  outputs_[i].dtype = dtype;
+  outputs_[i].shape = std::move(shape);
+}
+
+void InferContext::fail(const std::string& what) const { throw Error(node_.describe() + ": " + what); }
+
+const Tensor& ComputeContext::input(size_t i) const {
+  if (!has_input(i)) fail("input " + std::to_string(i) + " is required but absent");
+  return *inputs_[i];
+}
+
+Tensor& ComputeContext::allocate_output(size_t i, DType dtype, std::vector<int64_t> shape) {
+  if (i >= outputs_.size()) fail("output " + std::to_string(i) + " does not exist");
+  outputs_[i] = Tensor(dtype, std::move(shape));
+  return outputs_[i];
+}
+
+void ComputeContext::set_output(size_t i, Tensor t) {
+  if (i >= outputs_.size()) fail("output " + std::to_string(i) + " does not exist");
+  outputs_[i] = std::move(t);
+}
+
+void ComputeContext::fail(const std::string& what) const { throw Error(node_.describe() + ": " + what); }
+
+std::string canonical_domain(const std::string& domain) { return domain == "ai.onnx" ? "" : domain; }
+
+const OpRegistry& OpRegistry::instance() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    register_all_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+void OpRegistry::add(OpSchema schema) {
+  schema.domain = canonical_domain(schema.domain);
+  schemas_.push_back(std::move(schema));
+}
+
+const OpSchema* OpRegistry::find(const std::string& domain, const std::string& op_type, int opset) const {
+  std::string d = canonical_domain(domain);
+  for (const OpSchema& s : schemas_)
+    if (s.domain == d && s.op_type == op_type && opset >= s.since_version && opset <= s.until_version) return &s;
+  return nullptr;
+}
+
+std::string OpRegistry::explain_missing(const std::string& domain, const std::string& op_type, int opset) const {
+  std::string d = canonical_domain(domain);
+  std::string ranges;
+  for (const OpSchema& s : schemas_) {
+    if (s.domain != d || s.op_type != op_type) continue;
+    if (!ranges.empty()) ranges += ", ";
+    ranges += std::to_string(s.since_version) + "-" + std::to_string(s.until_version);
+  }
+  std::string name = (d.empty() ? "" : d + ".") + op_type;
+  if (ranges.empty()) return "operator " + name + " is not supported by kiln";
+  return "operator " + name + " at opset " + std::to_string(opset) + " is not supported by kiln (supported opsets: " +
+         ranges + ")";
+}
+
+}  // namespace kiln::ops

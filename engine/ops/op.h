@@ -1,0 +1,105 @@
+// How an operator plugs into kiln: an OpSchema registered by (domain, op_type,
+// opset range) with a shape/dtype inference function and a reference compute
+// function. Both receive a context that hides how values are stored.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::ops {
+
+// What inference knows about one input: dtype, a possibly-partial shape, and the
+// data when it is constant (an initializer or folded value) — ops such as
+// Reshape need the data to know their output shape.
+struct ValueInfo {
+  DType dtype = DType::Undefined;
+  ir::Shape shape;
+  const Tensor* constant = nullptr;
+};
+
+class InferContext {
+ public:
+  InferContext(const ir::Node& node, std::vector<ValueInfo> inputs, size_t num_outputs)
+      : node_(node), inputs_(std::move(inputs)), outputs_(num_outputs) {}
+
+  const ir::Node& node() const { return node_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i].dtype != DType::Undefined; }
+  const ValueInfo& input(size_t i) const;
+  size_t num_outputs() const { return outputs_.size(); }
+  void set_output(size_t i, DType dtype, ir::Shape shape);
+  const std::vector<ValueInfo>& outputs() const { return outputs_; }
+
+  // An Error prefixed by the node's description.
+  [[noreturn]] void fail(const std::string& what) const;
+
+ private:
+  const ir::Node& node_;
+  std::vector<ValueInfo> inputs_;
+  std::vector<ValueInfo> outputs_;
+};
+
+class ComputeContext {
+ public:
+  ComputeContext(const ir::Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
+                 int threads)
+      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), threads_(threads) {}
+
+  const ir::Node& node() const { return node_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  // The i-th input; an Error if it is absent.
+  const Tensor& input(size_t i) const;
+  size_t num_outputs() const { return outputs_.size(); }
+  // Whether the graph uses output i (optional outputs may be omitted).
+  bool output_wanted(size_t i) const { return node_.has_output(i); }
+  // Allocates output i (zeroed) and returns it for writing.
+  Tensor& allocate_output(size_t i, DType dtype, std::vector<int64_t> shape);
+  // Sets output i to an existing tensor (e.g. a view sharing an input's storage).
+  void set_output(size_t i, Tensor t);
+  int threads() const { return threads_; }
+
+  [[noreturn]] void fail(const std::string& what) const;
+
+ private:
+  const ir::Node& node_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor>& outputs_;
+  int threads_;
+};
+
+struct OpSchema {
+  std::string domain;  // "" for ai.onnx
+  std::string op_type;
+  int since_version = 1;  // first opset this implementation covers
+  int until_version = 1000;  // last opset it covers (inclusive)
+  int min_inputs = 0, max_inputs = 0;
+  int min_outputs = 1, max_outputs = 1;
+  // Checks attributes and input dtypes and sets output dtypes and (partial)
+  // shapes. Runs at load over partial shapes and may run again over concrete ones.
+  std::function<void(InferContext&)> infer;
+  // Reference computation over concrete tensors.
+  std::function<void(ComputeContext&)> compute;
+};
+
+class OpRegistry {
+ public:
+  static const OpRegistry& instance();
+  void add(OpSchema schema);
+  // The schema covering (domain, op_type) at `opset`, or nullptr.
+  const OpSchema* find(const std::string& domain, const std::string& op_type, int opset) const;
+  // Why find() failed: unknown op, or the opsets that are supported.
+  std::string explain_missing(const std::string& domain, const std::string& op_type, int opset) const;
+  const std::vector<OpSchema>& all() const { return schemas_; }
+
+ private:
+  std::vector<OpSchema> schemas_;
+};
+
+// Normalizes "ai.onnx" to "".
+std::string canonical_domain(const std::string& domain);
+
+}  // namespace kiln::ops

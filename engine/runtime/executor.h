@@ -1,0 +1,32 @@
+// Runs a prepared graph: walks nodes in topological order, calls each op's
+// compute, frees every intermediate after its last use. Holds no per-run
+// state, so one Executor serves many threads at once.
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.h"
+#include "ops/op.h"
+
+namespace kiln::runtime {
+
+class Executor {
+ public:
+  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads);
+  // `inputs` in graph.inputs order, already validated.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+
+ private:
+  struct Step {
+    const ir::Node* node;
+    const ops::OpSchema* schema;
+    std::vector<int> inputs;    // value ids, -1 for absent
+    std::vector<int> outputs;   // value ids, -1 for absent
+    std::vector<int> release;   // value ids whose last use is this step
+  };
+  const ir::Graph& graph_;
+  std::vector<Step> steps_;
+  int threads_;
+};
+
+}  // namespace kiln::runtime

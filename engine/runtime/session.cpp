@@ -1,0 +1,139 @@
+// kiln::Session: load → prepare → run, inside one oneTBB task arena per session.
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include <tbb/task_arena.h>
+
+#include "ir/graph.h"
+#include "kiln/kiln.h"
+#include "onnx/loader.h"
+#include "runtime/executor.h"
+#include "runtime/prepare.h"
+
+namespace kiln {
+namespace detail {
+
+class SessionImpl {
+ public:
+  SessionImpl(std::unique_ptr<ir::Graph> graph, const SessionOptions& options)
+      : graph_(std::move(graph)), threads_(resolve_threads(options.threads)) {
+    auto schemas = runtime::prepare_graph(*graph_);
+    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_);
+    arena_ = std::make_unique<tbb::task_arena>(threads_);
+    for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
+    for (const ir::Value* v : graph_->outputs) outputs_.push_back(info(*v));
+  }
+
+  const std::vector<TensorInfo>& inputs() const { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  int threads() const { return threads_; }
+
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const {
+    validate(inputs);
+    std::vector<Tensor> result;
+    arena_->execute([&] { result = executor_->run(inputs); });
+    return result;
+  }
+
+ private:
+  static int resolve_threads(int requested) {
+    if (requested < 0) throw Error("threads must be >= 0 (0 means all cores), got " + std::to_string(requested));
+    if (requested > 0) return requested;
+    int n = static_cast<int>(std::thread::hardware_concurrency());
+    return n > 0 ? n : 1;
+  }
+
+  static TensorInfo info(const ir::Value& v) {
+    TensorInfo t;
+    t.name = v.name;
+    t.dtype = v.dtype;
+    t.has_shape = v.shape.known;
+    t.shape = v.shape.dims;
+    t.dim_names = v.dim_names;
+    t.dim_names.resize(t.shape.size());
+    return t;
+  }
+
+  void validate(const std::vector<Tensor>& inputs) const {
+    if (inputs.size() != inputs_.size())
+      throw Error("the model takes " + std::to_string(inputs_.size()) + " inputs but " + std::to_string(inputs.size()) +
+                  " were given");
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const TensorInfo& want = inputs_[i];
+      const Tensor& t = inputs[i];
+      std::string where = "input " + std::to_string(i) + " '" + want.name + "'";
+      if (t.empty()) throw Error(where + ": no tensor given");
+      if (t.dtype() != want.dtype)
+        throw Error(where + ": expected dtype " + dtype_name(want.dtype) + " but got " + dtype_name(t.dtype()));
+      if (!want.has_shape) continue;
+      bool ok = t.rank() == want.shape.size();
+      for (size_t d = 0; ok && d < t.rank(); ++d) ok = want.shape[d] < 0 || want.shape[d] == t.shape()[d];
+      if (!ok)
+        throw Error(where + ": expected shape " + shape_to_string(want.shape) + " but got " + shape_to_string(t.shape()));
+      if (t.numel() > 0 && t.data() == nullptr) throw Error(where + ": tensor has no data");
+    }
+  }
+
+  std::unique_ptr<ir::Graph> graph_;
+  int threads_;
+  std::unique_ptr<runtime::Executor> executor_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::vector<TensorInfo> inputs_, outputs_;
+};
+
+}  // namespace detail
+
+Session::Session(std::shared_ptr<const detail::SessionImpl> impl) : impl_(std::move(impl)) {}
+
+Session Session::load(const std::string& path, const SessionOptions& options) {
+  auto graph = onnx_import::load_model_file(path, options);
+  try {
+    return Session(std::make_shared<detail::SessionImpl>(std::move(graph), options));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+Session Session::load_from_bytes(const void* data, size_t size, const SessionOptions& options,
+                                 const std::string& base_dir) {
+  auto graph = onnx_import::load_model_bytes(data, size, base_dir, options, "<model in memory>");
+  return Session(std::make_shared<detail::SessionImpl>(std::move(graph), options));
+}
+
+const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs(); }
+const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs(); }
+int Session::threads() const { return impl_->threads(); }
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const { return impl_->run(inputs); }
+
+std::vector<Tensor> Session::run(const std::vector<std::pair<std::string, Tensor>>& named) const {
+  const auto& infos = impl_->inputs();
+  std::vector<Tensor> ordered(infos.size());
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < infos.size(); ++i) index[infos[i].name] = i;
+  for (const auto& [name, t] : named) {
+    auto it = index.find(name);
+    if (it == index.end()) throw Error("the model has no input named '" + name + "'");
+    if (!ordered[it->second].empty()) throw Error("input '" + name + "' is given twice");
+    ordered[it->second] = t;
+  }
+  for (size_t i = 0; i < infos.size(); ++i)
+    if (ordered[i].empty()) throw Error("input '" + infos[i].name + "' is not given");
+  return impl_->run(ordered);
+}
+
+void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const {
+  std::vector<Tensor> result = impl_->run(inputs);
+  outputs.resize(result.size());
+  for (size_t i = 0; i < result.size(); ++i) {
+    Tensor& slot = outputs[i];
+    if (!slot.empty() && slot.dtype() == result[i].dtype() && slot.shape() == result[i].shape() && slot.data()) {
+      if (slot.nbytes()) std::memcpy(slot.data(), result[i].data(), slot.nbytes());
+    } else {
+      slot = std::move(result[i]);
+    }
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,147 @@
+// kiln: a CPU inference engine for ONNX models — the public C++ API.
+//
+// Load a model once, query its inputs and outputs, run it many times (from many
+// threads at once on one Session). Errors are reported as kiln::Error, whose
+// message names what was wrong and where (file, node, op, opset).
+// Nothing in this header exposes protobuf, oneTBB or xsimd types.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln {
+
+// Thrown for every failure: bad model files, unsupported ops, wrong inputs.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Element types, numbered as ONNX's TensorProto.DataType.
+enum class DType : int32_t {
+  Undefined = 0,
+  Float32 = 1,
+  UInt8 = 2,
+  Int8 = 3,
+  UInt16 = 4,
+  Int16 = 5,
+  Int32 = 6,
+  Int64 = 7,
+  String = 8,
+  Bool = 9,
+  Float16 = 10,
+  Float64 = 11,
+  UInt32 = 12,
+  UInt64 = 13,
+  BFloat16 = 16,
+};
+
+// Bytes per element; 0 for Undefined and String.
+size_t dtype_size(DType t);
+// "float32", "int64", …; "dtype(N)" for codes kiln does not know.
+std::string dtype_name(DType t);
+// True for the codes listed in DType other than Undefined and String.
+bool dtype_is_supported(DType t);
+
+// A dense, row-major tensor. Copies share storage (like a shared_ptr); use
+// clone() for a deep copy. A tensor either owns its storage (64-byte aligned,
+// zero-initialised) or wraps memory that the caller keeps alive.
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(DType dtype, std::vector<int64_t> shape);
+  // Wraps caller memory: no copy; the caller keeps `data` alive and unchanged
+  // for as long as the tensor (or any copy of it) is used.
+  static Tensor wrap(DType dtype, std::vector<int64_t> shape, void* data);
+
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  size_t rank() const { return shape_.size(); }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  bool empty() const { return dtype_ == DType::Undefined; }
+
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  template <class T>
+  T* data_as() { return static_cast<T*>(data_); }
+  template <class T>
+  const T* data_as() const { return static_cast<const T*>(data_); }
+
+  Tensor clone() const;
+  // Same storage, another shape with the same element count.
+  Tensor reshaped(std::vector<int64_t> shape) const;
+
+ private:
+  DType dtype_ = DType::Undefined;
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
+  std::shared_ptr<void> storage_;
+  void* data_ = nullptr;
+};
+
+// Element count of `shape`, or an Error if a dim is negative or the product
+// overflows int64 / exceeds what memory can hold.
+int64_t checked_numel(const std::vector<int64_t>& shape);
+// "1x3x224x224"; "scalar" for rank 0.
+std::string shape_to_string(const std::vector<int64_t>& shape);
+
+// Describes one graph input or output. Free dims are -1, with their symbolic
+// name (if the model gives one) in dim_names.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::Undefined;
+  std::vector<int64_t> shape;
+  std::vector<std::string> dim_names;
+  bool has_shape = false;  // false when the model gives no shape at all
+};
+
+struct SessionOptions {
+  // Intra-op threads; 0 means all cores of the machine.
+  int threads = 0;
+  // Limits applied while loading, checked before anything is allocated.
+  uint64_t max_initializer_bytes = uint64_t{16} << 30;  // all initializers together
+  uint64_t max_tensor_elements = uint64_t{1} << 34;
+  int max_rank = 16;
+  int64_t max_nodes = 1'000'000;
+};
+
+namespace detail {
+class SessionImpl;
+}
+
+class Session {
+ public:
+  // Loads an ONNX model file. External data is resolved relative to its folder.
+  static Session load(const std::string& path, const SessionOptions& options = {});
+  // Loads a model from memory. `base_dir` is where external data lives; a model
+  // that references external data without a base_dir is refused.
+  static Session load_from_bytes(const void* data, size_t size, const SessionOptions& options = {},
+                                 const std::string& base_dir = "");
+
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+  // The threads that run() uses.
+  int threads() const;
+
+  // Runs the model. `inputs` are in inputs() order. Thread-safe: many threads may
+  // call run() on one Session at once.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+  // Inputs by name (every input of inputs() must be named once).
+  std::vector<Tensor> run(const std::vector<std::pair<std::string, Tensor>>& named_inputs) const;
+  // Caller-provided outputs: an output slot holding a tensor of the right dtype
+  // and shape is written in place (so it may wrap caller memory); an empty slot,
+  // or one of another dtype/shape, is replaced by an engine-allocated tensor.
+  void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const;
+
+ private:
+  explicit Session(std::shared_ptr<const detail::SessionImpl> impl);
+  std::shared_ptr<const detail::SessionImpl> impl_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,329 @@
+// model-runner: load an ONNX model, run it, check and time it.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "kiln/kiln.h"
+#include "kiln/tensor_io.h"
+#include "options.h"
+
+namespace fs = std::filesystem;
+using kiln::DType;
+using kiln::Tensor;
+
+namespace {
+
+struct DataSet {
+  std::string label;                     // the folder, or "random inputs"
+  std::vector<Tensor> inputs;            // in session input order
+  std::vector<std::optional<Tensor>> expected;  // per output; empty when none
+};
+
+struct OutputReport {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool compared = false;
+  double max_abs = 0, max_rel = 0;
+  bool ok = true;
+  std::string problem;  // dtype/shape mismatch
+  size_t data_set = 0;
+};
+
+double element(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::Float32: return t.data_as<float>()[i];
+    case DType::Float64: return t.data_as<double>()[i];
+    case DType::Int64: return static_cast<double>(t.data_as<int64_t>()[i]);
+    case DType::Int32: return t.data_as<int32_t>()[i];
+    case DType::Int16: return t.data_as<int16_t>()[i];
+    case DType::Int8: return t.data_as<int8_t>()[i];
+    case DType::UInt64: return static_cast<double>(t.data_as<uint64_t>()[i]);
+    case DType::UInt32: return t.data_as<uint32_t>()[i];
+    case DType::UInt16: return t.data_as<uint16_t>()[i];
+    case DType::UInt8: case DType::Bool: return t.data_as<uint8_t>()[i];
+    default: throw kiln::Error("cannot compare tensors of dtype " + kiln::dtype_name(t.dtype()));
+  }
+}
+
+OutputReport compare(const std::string& name, const Tensor& got, const Tensor& want, double atol, double rtol) {
+  OutputReport r;
+  r.name = name;
+  r.shape = got.shape();
+  r.compared = true;
+  if (got.dtype() != want.dtype()) {
+    r.ok = false;
+    r.problem = "dtype " + kiln::dtype_name(got.dtype()) + ", expected " + kiln::dtype_name(want.dtype());
+    return r;
+  }
+  if (got.shape() != want.shape()) {
+    r.ok = false;
+    r.problem = "shape " + kiln::shape_to_string(got.shape()) + ", expected " + kiln::shape_to_string(want.shape());
+    return r;
+  }
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    double g = element(got, i), w = element(want, i);
+    if (std::isnan(g) || std::isnan(w)) {
+      if (std::isnan(g) != std::isnan(w)) {
+        r.ok = false;
+        r.max_abs = r.max_rel = INFINITY;
+      }
+      continue;
+    }
+    if (g == w) continue;  // also equal infinities
+    double d = std::fabs(g - w);
+    r.max_abs = std::max(r.max_abs, d);
+    r.max_rel = std::max(r.max_rel, w != 0 ? d / std::fabs(w) : INFINITY);
+    if (!(d <= atol + rtol * std::fabs(w))) r.ok = false;
+  }
+  return r;
+}
+
+Tensor random_tensor(DType dtype, const std::vector<int64_t>& shape, std::mt19937_64& rng) {
+  Tensor t(dtype, shape);
+  std::uniform_real_distribution<double> real(-1.0, 1.0);
+  std::uniform_int_distribution<int> small(0, 9);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    switch (dtype) {
+      case DType::Float32: t.data_as<float>()[i] = static_cast<float>(real(rng)); break;
+      case DType::Float64: t.data_as<double>()[i] = real(rng); break;
+      case DType::Int64: t.data_as<int64_t>()[i] = small(rng); break;
+      case DType::Int32: t.data_as<int32_t>()[i] = small(rng); break;
+      case DType::Bool: t.data_as<uint8_t>()[i] = small(rng) & 1; break;
+      case DType::UInt8: t.data_as<uint8_t>()[i] = static_cast<uint8_t>(small(rng)); break;
+      case DType::Int8: t.data_as<int8_t>()[i] = static_cast<int8_t>(small(rng)); break;
+      default: throw kiln::Error("cannot make random data of dtype " + kiln::dtype_name(dtype));
+    }
+  }
+  return t;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          o += buf;
+        } else {
+          o += c;
+        }
+    }
+  }
+  return o;
+}
+
+std::string json_number(double v) {
+  if (std::isnan(v) || std::isinf(v)) return "null";
+  std::ostringstream s;
+  s.precision(9);
+  s << v;
+  return s.str();
+}
+
+std::string shape_json(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::vector<DataSet> gather_inputs(const kiln::cli::Options& o, const kiln::Session& session, std::ostream& log) {
+  const auto& ins = session.inputs();
+  const auto& outs = session.outputs();
+  std::vector<DataSet> sets;
+  for (const std::string& dir : o.data_dirs) {
+    if (!fs::is_directory(dir)) throw kiln::Error("--data " + dir + ": not a folder");
+    DataSet ds;
+    ds.label = dir;
+    for (size_t k = 0; k < ins.size(); ++k) {
+      fs::path p = fs::path(dir) / ("input_" + std::to_string(k) + ".pb");
+      if (!fs::exists(p))
+        throw kiln::Error(dir + ": missing " + p.filename().string() + " for input '" + ins[k].name + "' (the model has " +
+                          std::to_string(ins.size()) + " inputs)");
+      ds.inputs.push_back(kiln::load_tensor_file(p.string()));
+    }
+    if (fs::exists(fs::path(dir) / ("input_" + std::to_string(ins.size()) + ".pb")))
+      throw kiln::Error(dir + ": has more input_<k>.pb files than the model's " + std::to_string(ins.size()) + " inputs");
+    for (size_t k = 0; k < outs.size(); ++k) {
+      fs::path p = fs::path(dir) / ("output_" + std::to_string(k) + ".pb");
+      if (fs::exists(p)) ds.expected.emplace_back(kiln::load_tensor_file(p.string()));
+      else ds.expected.emplace_back();
+    }
+    sets.push_back(std::move(ds));
+  }
+  if (!sets.empty()) return sets;
+
+  for (const auto& [name, file] : o.input_files) {
+    bool found = std::any_of(ins.begin(), ins.end(), [&](const auto& i) { return i.name == name; });
+    if (!found) throw kiln::Error("--input: the model has no input named '" + name + "'");
+  }
+  for (const auto& [name, shape] : o.shapes) {
+    bool found = std::any_of(ins.begin(), ins.end(), [&](const auto& i) { return i.name == name; });
+    if (!found) throw kiln::Error("--shape: the model has no input named '" + name + "'");
+  }
+  DataSet ds;
+  ds.label = "random inputs (seed " + std::to_string(o.seed) + ")";
+  std::mt19937_64 rng(o.seed);
+  for (const auto& info : ins) {
+    auto file = o.input_files.find(info.name);
+    if (file != o.input_files.end()) {
+      ds.inputs.push_back(kiln::load_tensor_file(file->second));
+      continue;
+    }
+    std::vector<int64_t> shape = info.shape;
+    auto given = o.shapes.find(info.name);
+    if (given != o.shapes.end()) {
+      shape = given->second;
+    } else {
+      if (!info.has_shape) throw kiln::Error("input '" + info.name + "' has no declared shape; give --shape " + info.name + "=DIMS");
+      for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] < 0) {
+          shape[d] = 1;
+          log << "note: input '" << info.name << "' dim " << d
+              << (info.dim_names[d].empty() ? "" : " ('" + info.dim_names[d] + "')") << " is free; using 1 (set it with --shape)\n";
+        }
+      }
+    }
+    ds.inputs.push_back(random_tensor(info.dtype, shape, rng));
+  }
+  ds.expected.resize(outs.size());
+  sets.push_back(std::move(ds));
+  return sets;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  double idx = p * (v.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(idx)), hi = static_cast<size_t>(std::ceil(idx));
+  return v[lo] + (v[hi] - v[lo]) * (idx - lo);
+}
+
+int run(const kiln::cli::Options& o) {
+  std::ostream& log = o.json ? std::cerr : std::cout;
+  kiln::SessionOptions so;
+  so.threads = o.threads;
+  auto t0 = std::chrono::steady_clock::now();
+  kiln::Session session = kiln::Session::load(o.model, so);
+  double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  log << "model: " << o.model << " (" << session.inputs().size() << " inputs, " << session.outputs().size()
+      << " outputs), loaded in " << load_ms << " ms, " << session.threads() << " threads\n";
+
+  std::vector<DataSet> sets = gather_inputs(o, session, log);
+  std::vector<OutputReport> reports;
+  bool all_ok = true;
+  for (size_t s = 0; s < sets.size(); ++s) {
+    DataSet& ds = sets[s];
+    std::vector<Tensor> outs = session.run(ds.inputs);
+    for (size_t k = 0; k < outs.size(); ++k) {
+      const std::string& name = session.outputs()[k].name;
+      OutputReport r;
+      if (ds.expected[k]) {
+        r = compare(name, outs[k], *ds.expected[k], o.atol, o.rtol);
+      } else {
+        r.name = name;
+        r.shape = outs[k].shape();
+      }
+      r.data_set = s;
+      all_ok = all_ok && r.ok;
+      log << "  [" << ds.label << "] " << name << " " << kiln::shape_to_string(r.shape) << " "
+          << kiln::dtype_name(outs[k].dtype());
+      if (!r.problem.empty()) log << ": MISMATCH (" << r.problem << ")";
+      else if (r.compared) log << ": max_abs_err " << r.max_abs << " max_rel_err " << r.max_rel << (r.ok ? " ok" : " MISMATCH");
+      log << "\n";
+      reports.push_back(r);
+    }
+    if (!o.output_dir.empty()) {
+      fs::path dir = sets.size() > 1 ? fs::path(o.output_dir) / ("data_" + std::to_string(s)) : fs::path(o.output_dir);
+      fs::create_directories(dir);
+      for (size_t k = 0; k < outs.size(); ++k)
+        kiln::save_tensor_pb((dir / ("output_" + std::to_string(k) + ".pb")).string(), outs[k], session.outputs()[k].name);
+    }
+  }
+
+  std::vector<double> lat;
+  if (o.iterations > 0) {
+    int warmup = o.warmup < 0 ? 1 : o.warmup;
+    const auto& inputs = sets.front().inputs;
+    for (int i = 0; i < warmup; ++i) session.run(inputs);
+    for (int i = 0; i < o.iterations; ++i) {
+      auto a = std::chrono::steady_clock::now();
+      session.run(inputs);
+      lat.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    }
+  }
+  double mn = 0, med = 0, mean = 0, p90 = 0, batch = 1;
+  if (!lat.empty()) {
+    mn = *std::min_element(lat.begin(), lat.end());
+    med = percentile(lat, 0.5);
+    p90 = percentile(lat, 0.9);
+    for (double v : lat) mean += v;
+    mean /= lat.size();
+    const auto& first = sets.front().inputs;
+    batch = !first.empty() && first[0].rank() > 0 ? static_cast<double>(first[0].shape()[0]) : 1.0;
+    log << "latency over " << lat.size() << " runs (ms): min " << mn << "  median " << med << "  mean " << mean
+        << "  p90 " << p90 << "\nthroughput: " << 1000.0 / med << " runs/s, " << batch * 1000.0 / med
+        << " samples/s (batch " << batch << ")\n";
+  }
+  log << (all_ok ? "OK" : "FAILED: an output is outside tolerance") << "\n";
+
+  if (o.json) {
+    std::ostringstream j;
+    j << "{\"model\":\"" << json_escape(o.model) << "\",\"threads\":" << session.threads() << ",\"ok\":"
+      << (all_ok ? "true" : "false") << ",\"load_ms\":" << json_number(load_ms) << ",\"atol\":" << json_number(o.atol)
+      << ",\"rtol\":" << json_number(o.rtol) << ",\"outputs\":[";
+    for (size_t i = 0; i < reports.size(); ++i) {
+      const auto& r = reports[i];
+      j << (i ? "," : "") << "{\"name\":\"" << json_escape(r.name) << "\",\"shape\":" << shape_json(r.shape)
+        << ",\"data\":\"" << json_escape(sets[r.data_set].label) << "\",\"compared\":" << (r.compared ? "true" : "false")
+        << ",\"max_abs_err\":" << (r.compared && r.problem.empty() ? json_number(r.max_abs) : "null")
+        << ",\"max_rel_err\":" << (r.compared && r.problem.empty() ? json_number(r.max_rel) : "null")
+        << ",\"ok\":" << (r.ok ? "true" : "false");
+      if (!r.problem.empty()) j << ",\"problem\":\"" << json_escape(r.problem) << "\"";
+      j << "}";
+    }
+    j << "]";
+    if (!lat.empty())
+      j << ",\"iterations\":" << lat.size() << ",\"latency_ms\":{\"min\":" << json_number(mn)
+        << ",\"median\":" << json_number(med) << ",\"mean\":" << json_number(mean) << ",\"p90\":" << json_number(p90)
+        << "},\"throughput_per_s\":" << json_number(batch * 1000.0 / med);
+    j << "}\n";
+    std::cout << j.str();
+  }
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  kiln::cli::Options o;
+  try {
+    o = kiln::cli::parse_options(argc, argv);
+  } catch (const kiln::cli::UsageError& e) {
+    std::cerr << "model-runner: " << e.message << "\n\n" << kiln::cli::usage_text();
+    return 2;
+  }
+  if (o.help) {
+    std::cout << kiln::cli::usage_text();
+    return 0;
+  }
+  try {
+    return run(o);
+  } catch (const kiln::Error& e) {
+    std::cerr << "model-runner: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "model-runner: error: " << e.what() << "\n";
+    return 2;
+  }
+}
