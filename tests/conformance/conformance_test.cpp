@@ -1,7 +1,7 @@
 // ONNX backend node tests: every case whose ops kiln registers becomes one
 // GoogleTest test (and, through gtest_discover_tests, one CTest test).
 //
-// A case listed in expectations.txt is expected to fail for the reason given
+// A case listed in a file of expectations/ is expected to fail for the reason given
 // there (an unsupported dtype, say); it is reported as skipped with that
 // reason, and fails loudly if it starts passing, so the list stays honest.
 #include <gtest/gtest.h>
@@ -28,14 +28,17 @@ constexpr double kAtol = 1e-7;
 
 std::map<std::string, std::string> read_expectations() {
   std::map<std::string, std::string> m;
-  std::ifstream f(KILN_CONFORMANCE_EXPECTATIONS);
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto sp = line.find_first_of(" \t");
-    std::string name = line.substr(0, sp);
-    std::string reason = sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
-    m[name] = reason;
+  for (const auto& e : fs::directory_iterator(KILN_CONFORMANCE_EXPECTATIONS)) {
+    if (e.path().extension() != ".txt") continue;
+    std::ifstream f(e.path());
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      auto sp = line.find_first_of(" \t");
+      std::string name = line.substr(0, sp);
+      std::string reason = sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
+      m[name] = reason;
+    }
   }
   return m;
 }
@@ -107,7 +110,7 @@ class CaseTest : public testing::Test {
       return;
     }
     if (result.empty())
-      FAIL() << dir_.filename() << " passes but expectations.txt lists it as failing (" << expected_
+      FAIL() << dir_.filename() << " passes but tests/conformance/expectations/ lists it as failing (" << expected_
              << "); remove that line";
     GTEST_SKIP() << "expected failure: " << expected_ << " — " << result;
   }
