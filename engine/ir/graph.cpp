@@ -118,6 +118,62 @@ Node* Graph::add_node(std::string op_type, std::string domain, std::string name)
   return nodes_.back().get();
 }
 
+void Graph::remove_node(Node* n) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].get() == n) {
+      nodes_.erase(nodes_.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
+  order_.clear();
+  for (size_t i = 0; i < nodes_.size(); ++i) nodes_[i]->id = static_cast<int>(i);
+}
+
+std::string Graph::unique_name(const std::string& hint) const {
+  if (!by_name_.count(hint)) return hint;
+  for (int i = 1;; ++i) {
+    std::string candidate = hint + "_" + std::to_string(i);
+    if (!by_name_.count(candidate)) return candidate;
+  }
+}
+
+Value* Graph::add_constant(const std::string& hint, Tensor t) {
+  Value* v = value(unique_name(hint));
+  v->dtype = t.dtype();
+  v->shape = Shape::of(t.shape());
+  v->constant = std::move(t);
+  return v;
+}
+
+void Graph::replace_uses(Value* from, Value* to) {
+  for (auto& n : nodes_)
+    for (Value*& in : n->inputs)
+      if (in == from) in = to;
+}
+
+void Graph::prune() {
+  std::vector<char> used(values_.size(), 0);
+  for (auto& n : nodes_) {
+    for (Value* v : n->inputs)
+      if (v) used[v->id] = 1;
+    for (Value* v : n->outputs)
+      if (v) used[v->id] = 1;
+  }
+  for (Value* v : inputs) used[v->id] = 1;
+  for (Value* v : outputs) used[v->id] = 1;
+  std::vector<std::unique_ptr<Value>> kept;
+  for (auto& v : values_) {
+    if (used[v->id]) {
+      kept.push_back(std::move(v));
+    } else {
+      by_name_.erase(v->name);
+    }
+  }
+  values_ = std::move(kept);
+  for (size_t i = 0; i < values_.size(); ++i) values_[i]->id = static_cast<int>(i);
+  for (size_t i = 0; i < nodes_.size(); ++i) nodes_[i]->id = static_cast<int>(i);
+}
+
 void Graph::finalize() {
   for (auto& v : values_) {
     v->producer = nullptr;

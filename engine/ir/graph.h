@@ -103,6 +103,20 @@ class Graph {
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
   const std::vector<std::unique_ptr<Value>>& values() const { return values_; }
 
+  // Rewrite helpers for passes. After rewriting, call finalize() again.
+  // Removes `n` from the graph (its values stay; prune() drops unused ones).
+  void remove_node(Node* n);
+  // A new constant value named after `hint`, made unique.
+  Value* add_constant(const std::string& hint, Tensor t);
+  // A name not used by any value, derived from `hint`.
+  std::string unique_name(const std::string& hint) const;
+  // Makes every node input that reads `from` read `to` instead (graph
+  // outputs are left alone: their names are part of the model's interface).
+  void replace_uses(Value* from, Value* to);
+  // Drops values that nothing produces, consumes or exposes, and renumbers
+  // value and node ids densely.
+  void prune();
+
   // Links producer/consumers from node inputs/outputs and sorts nodes
   // topologically; throws an Error naming a node on a cycle, a value with two
   // producers, or an input nothing produces.

@@ -8,6 +8,8 @@
 #include "ir/graph.h"
 #include "kiln/kiln.h"
 #include "onnx/loader.h"
+#include "ops/batchnorm_mode.h"
+#include "passes/pass.h"
 #include "runtime/executor.h"
 #include "runtime/prepare.h"
 
@@ -18,7 +20,16 @@ class SessionImpl {
  public:
   SessionImpl(std::unique_ptr<ir::Graph> graph, const SessionOptions& options)
       : graph_(std::move(graph)), threads_(resolve_threads(options.threads)) {
+    std::vector<std::string> mode_warnings = ops::apply_batchnorm_mode(*graph_, options.batchnorm_mode);
     auto schemas = runtime::prepare_graph(*graph_);
+    if (options.fusion) {
+      report_ = passes::run_passes(*graph_, options);
+      schemas = runtime::prepare_graph(*graph_);
+    } else {
+      for (const auto& n : graph_->nodes())
+        if (n->op_type == "BatchNormalization" && n->domain.empty()) ++report_.batchnorm_nodes;
+    }
+    report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
     executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_);
     arena_ = std::make_unique<tbb::task_arena>(threads_);
     for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
@@ -28,6 +39,7 @@ class SessionImpl {
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
   int threads() const { return threads_; }
+  const FusionReport& fusion_report() const { return report_; }
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const {
     validate(inputs);
@@ -80,6 +92,7 @@ class SessionImpl {
   std::unique_ptr<runtime::Executor> executor_;
   std::unique_ptr<tbb::task_arena> arena_;
   std::vector<TensorInfo> inputs_, outputs_;
+  FusionReport report_;
 };
 
 }  // namespace detail
@@ -104,6 +117,7 @@ Session Session::load_from_bytes(const void* data, size_t size, const SessionOpt
 const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs(); }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs(); }
 int Session::threads() const { return impl_->threads(); }
+const FusionReport& Session::fusion_report() const { return impl_->fusion_report(); }
 
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const { return impl_->run(inputs); }
 

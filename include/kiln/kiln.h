@@ -101,14 +101,51 @@ struct TensorInfo {
   bool has_shape = false;  // false when the model gives no shape at all
 };
 
+// How BatchNormalization nodes are treated.
+enum class BatchNormMode {
+  // Per node: the training_mode attribute (opset >= 14), or the presence of the
+  // running-statistics outputs (earlier opsets).
+  Auto,
+  // Every BN uses its running statistics (for exporters that wrongly emit
+  // training mode); kiln warns when this changes a node's meaning.
+  Inference,
+  // Every BN uses batch statistics; never folded.
+  Training,
+};
+
 struct SessionOptions {
   // Intra-op threads; 0 means all cores of the machine.
   int threads = 0;
+  // Graph optimizations: constant folding, BatchNormalization folding into the
+  // neighbouring Conv/ConvTranspose/Gemm/MatMul. Off runs the graph as written
+  // (the unfused path).
+  bool fusion = true;
+  BatchNormMode batchnorm_mode = BatchNormMode::Auto;
   // Limits applied while loading, checked before anything is allocated.
   uint64_t max_initializer_bytes = uint64_t{16} << 30;  // all initializers together
   uint64_t max_tensor_elements = uint64_t{1} << 34;
   int max_rank = 16;
   int64_t max_nodes = 1'000'000;
+};
+
+// One decision of the optimizer about one node.
+struct FusionDecision {
+  std::string node;    // node name
+  std::string op;      // its op type
+  std::string action;  // e.g. "folded into Conv 'conv1'", "kept", "removed"
+  std::string reason;  // why (for refusals: what prevented the rewrite)
+};
+
+// What the optimizer did to the model as loaded.
+struct FusionReport {
+  bool enabled = false;
+  int batchnorm_nodes = 0;   // BatchNormalization nodes in the model as loaded
+  int batchnorm_folded = 0;  // of those, folded into a neighbouring layer
+  int fused_activations = 0;
+  int fused_adds = 0;
+  int constants_folded = 0;  // nodes evaluated at load
+  std::vector<FusionDecision> decisions;
+  std::vector<std::string> warnings;  // numeric audit and mode overrides
 };
 
 namespace detail {
@@ -128,6 +165,8 @@ class Session {
   const std::vector<TensorInfo>& outputs() const;
   // The threads that run() uses.
   int threads() const;
+  // What graph optimization did (enabled == false when fusion is off).
+  const FusionReport& fusion_report() const;
 
   // Runs the model. `inputs` are in inputs() order. Thread-safe: many threads may
   // call run() on one Session at once.

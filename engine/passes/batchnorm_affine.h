@@ -1,0 +1,37 @@
+// Inference-mode BatchNormalization as a per-channel affine map, the common
+// ground of every BN fold:
+//   y = gamma·(x − mean)/sqrt(var + eps) + beta = s[c]·x + t[c]
+//   s = gamma / sqrt(var + eps),  t = beta − mean·s       (computed in double)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "passes/pass.h"
+
+namespace kiln::passes {
+
+struct BatchNormAffine {
+  std::vector<double> s, t;
+  int64_t channels = 0;
+};
+
+// Fills `out` when `bn` can fold at all: inference mode, constant float32
+// parameters of shape [C], only output 0 used. Otherwise returns false with
+// the reason in `why_not`. Warns (numeric audit) when |s| > 1e4.
+bool batchnorm_affine(PassContext& ctx, const ir::Node& bn, BatchNormAffine* out, std::string* why_not);
+
+// The node producing BN's input, when BN may fold into it: X has no other
+// reader and is not a graph output. Else nullptr with the reason.
+ir::Node* sole_producer(const ir::Node& bn, std::string* why_not);
+
+// Float data of a constant float32 value, or nullptr.
+const Tensor* constant_f32(const ir::Value* v);
+
+// Warns when folded values turned subnormal (they were normal before).
+void audit_subnormals(PassContext& ctx, const ir::Node& bn, const Tensor& folded, const char* what);
+
+// Rewires: `producer` now writes BN's output, BN goes away.
+void absorb_batchnorm(PassContext& ctx, ir::Node* producer, ir::Node* bn);
+
+}  // namespace kiln::passes

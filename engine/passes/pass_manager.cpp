@@ -1,0 +1,62 @@
+#include "ops/batchnorm_mode.h"
+#include "passes/pass.h"
+
+namespace kiln::passes {
+
+void PassContext::decide(const ir::Node& node, const std::string& action, const std::string& reason) {
+  FusionDecision d{node.name, node.op_type, action, reason};
+  auto it = decision_index_.find(node.name);
+  if (it == decision_index_.end()) {
+    decision_index_[node.name] = report.decisions.size();
+    report.decisions.push_back(std::move(d));
+  } else {
+    report.decisions[it->second] = std::move(d);
+  }
+}
+
+void PassContext::warn(const std::string& message) {
+  for (const auto& w : report.warnings)
+    if (w == message) return;
+  report.warnings.push_back(message);
+}
+
+FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
+  PassContext ctx{graph};
+  ctx.report.enabled = true;
+  for (const auto& n : graph.nodes())
+    if (n->op_type == "BatchNormalization" && n->domain.empty()) ++ctx.report.batchnorm_nodes;
+
+  // Order matters within one round: constants first so that BN parameters
+  // computed by Constant/shape arithmetic become foldable.
+  using Pass = bool (*)(PassContext&);
+  const Pass passes[] = {fold_constants, remove_identities, fold_batchnorm_into_conv, fold_batchnorm_into_gemm};
+  for (int round = 0; round < 100; ++round) {
+    bool changed = false;
+    for (Pass p : passes) {
+      graph.finalize();
+      if (p(ctx)) changed = true;
+    }
+    if (!changed) break;
+  }
+  graph.prune();
+  graph.finalize();
+  // BatchNormalization nodes no pass could fold run as one per-channel affine
+  // pass (or with batch statistics in training mode).
+  for (const ir::Node* n : graph.order()) {
+    if (n->op_type != "BatchNormalization" || !n->domain.empty() || ctx.has_decision(*n)) continue;
+    if (ops::batchnorm_is_training(*n)) {
+      ctx.decide(*n, "kept", "training mode: it normalizes with batch statistics");
+      continue;
+    }
+    const ir::Value* x = n->inputs.empty() ? nullptr : n->inputs[0];
+    std::string from = !x ? "nothing" : x->producer ? x->producer->op_type + " '" + x->producer->name + "'"
+                                      : x->is_graph_input ? "graph input '" + x->name + "'" : "a constant";
+    ctx.decide(*n, "kept", "runs as a per-channel affine: its input comes from " + from +
+                               ", which BN cannot fold into");
+  }
+  for (const auto& d : ctx.report.decisions)
+    if (d.op == "BatchNormalization" && d.action.rfind("folded", 0) == 0) ++ctx.report.batchnorm_folded;
+  return ctx.report;
+}
+
+}  // namespace kiln::passes
