@@ -15,6 +15,7 @@ void register_pool_ops(OpRegistry& r);         // Max/Average/Global pools     (
 void register_reduce_ops(OpRegistry& r);       // Reduce*, Softmax, LogSoftmax (reduce.cpp, softmax.cpp)
 void register_shape_ops(OpRegistry& r);        // Reshape, Transpose, Concat … (shape_ops.cpp, …)
 void register_resize_ops(OpRegistry& r);       // Resize, Upsample             (resize.cpp)
+void register_fused_ops(OpRegistry& r);        // kiln.Fused<Op> epilogues     (fused.cpp)
 
 inline void register_all_ops(OpRegistry& r) {
   register_conv_ops(r);
@@ -26,6 +27,7 @@ inline void register_all_ops(OpRegistry& r) {
   register_reduce_ops(r);
   register_shape_ops(r);
   register_resize_ops(r);
+  register_fused_ops(r);
 }
 
 }  // namespace kiln::ops

@@ -34,6 +34,8 @@ bool fold_constants(PassContext& ctx);
 bool remove_identities(PassContext& ctx);
 bool fold_batchnorm_into_conv(PassContext& ctx);
 bool fold_batchnorm_into_gemm(PassContext& ctx);
+bool fuse_residual_adds(PassContext& ctx);
+bool fuse_activations(PassContext& ctx);
 
 // Runs the passes to a fixed point. `graph` must have been prepared
 // (dtypes/shapes inferred); it is re-finalized as passes change it.

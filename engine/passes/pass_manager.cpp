@@ -29,7 +29,8 @@ FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
   // Order matters within one round: constants first so that BN parameters
   // computed by Constant/shape arithmetic become foldable.
   using Pass = bool (*)(PassContext&);
-  const Pass passes[] = {fold_constants, remove_identities, fold_batchnorm_into_conv, fold_batchnorm_into_gemm};
+  const Pass passes[] = {fold_constants, remove_identities, fold_batchnorm_into_conv, fold_batchnorm_into_gemm,
+                         fuse_residual_adds, fuse_activations};
   for (int round = 0; round < 100; ++round) {
     bool changed = false;
     for (Pass p : passes) {
@@ -55,7 +56,12 @@ FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
                                ", which BN cannot fold into");
   }
   for (const auto& d : ctx.report.decisions)
+  {
+    bool fused = d.action.rfind("fused", 0) == 0;
     if (d.op == "BatchNormalization" && d.action.rfind("folded", 0) == 0) ++ctx.report.batchnorm_folded;
+    else if (fused && d.op == "Add") ++ctx.report.fused_adds;
+    else if (fused && d.op != "Mul") ++ctx.report.fused_activations;  // SiLU counts once, as its Sigmoid
+  }
   return ctx.report;
 }
 

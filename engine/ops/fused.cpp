@@ -1,0 +1,170 @@
+#include "ops/fused.h"
+
+#include <cmath>
+#include <limits>
+
+#include "ops/op_util.h"
+
+namespace kiln::ops {
+
+bool fusable_base_op(const std::string& op_type, int* residual_index) {
+  if (op_type == "Conv" || op_type == "ConvTranspose" || op_type == "Gemm") *residual_index = 3;
+  else if (op_type == "MatMul") *residual_index = 2;
+  else if (op_type == "BatchNormalization") *residual_index = 5;
+  else return false;
+  return true;
+}
+
+bool epilogue_activation(const ir::Node& n, std::string* name, float* alpha, float* beta) {
+  if (!n.domain.empty()) return false;
+  const std::string& op = n.op_type;
+  *alpha = 0;
+  *beta = 0;
+  if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "HardSwish") {
+    *name = op;
+    return true;
+  }
+  if (op == "LeakyRelu") {
+    *name = op;
+    *alpha = n.attr_float("alpha", 0.01f);
+    return true;
+  }
+  if (op == "HardSigmoid") {
+    *name = op;
+    *alpha = n.attr_float("alpha", 0.2f);
+    *beta = n.attr_float("beta", 0.5f);
+    return true;
+  }
+  if (op == "Clip") {
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (n.opset < 11) {
+      lo = n.attr_float("min", lo);
+      hi = n.attr_float("max", hi);
+    } else {
+      for (size_t i = 1; i < 3; ++i) {
+        if (!n.has_input(i)) continue;
+        const ir::Value* v = n.inputs[i];
+        if (!v->constant || v->constant->dtype() != DType::Float32 || v->constant->numel() != 1) return false;
+        (i == 1 ? lo : hi) = *v->constant->data_as<float>();
+      }
+    }
+    *name = op;
+    *alpha = lo;
+    *beta = hi;
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
+struct Epilogue {
+  enum Kind { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU } kind = None;
+  double alpha = 0, beta = 0;
+
+  static Epilogue of(const ir::Node& n) {
+    Epilogue e;
+    std::string a = n.attr_string(kActivationAttr, "");
+    e.alpha = n.attr_float(kActivationAlphaAttr, 0.f);
+    e.beta = n.attr_float(kActivationBetaAttr, 0.f);
+    if (a.empty()) e.kind = None;
+    else if (a == "Relu") e.kind = Relu;
+    else if (a == "Clip") e.kind = Clip;
+    else if (a == "LeakyRelu") e.kind = LeakyRelu;
+    else if (a == "Sigmoid") e.kind = Sigmoid;
+    else if (a == "HardSigmoid") e.kind = HardSigmoid;
+    else if (a == "HardSwish") e.kind = HardSwish;
+    else if (a == "Tanh") e.kind = Tanh;
+    else if (a == "SiLU") e.kind = SiLU;
+    else throw Error(n.describe() + ": unknown fused activation '" + a + "'");
+    return e;
+  }
+
+  double apply(double x) const {
+    switch (kind) {
+      case None: return x;
+      case Relu: return x > 0 ? x : 0.0;
+      case Clip: return std::min(std::max(x, alpha), beta);
+      case LeakyRelu: return x < 0 ? alpha * x : x;
+      case Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+      case HardSigmoid: return std::max(0.0, std::min(1.0, alpha * x + beta));
+      case HardSwish: return x * std::max(0.0, std::min(1.0, x / 6.0 + 0.5));
+      case Tanh: return std::tanh(x);
+      case SiLU: return x / (1.0 + std::exp(-x));
+    }
+    return x;
+  }
+};
+
+void register_fused(OpRegistry& r, const std::string& base) {
+  int residual_index = 0;
+  fusable_base_op(base, &residual_index);
+  OpSchema s;
+  s.domain = kKilnDomain;
+  s.op_type = "Fused" + base;
+  s.since_version = 1;
+  s.until_version = 1000;
+  s.min_inputs = 1;
+  s.max_inputs = residual_index + 1;
+  s.min_outputs = 1;
+  s.max_outputs = 1;
+  auto base_schema = [base](const ir::Node& n) {
+    const OpSchema* b = OpRegistry::instance().find("", base, n.opset);
+    if (!b) throw Error(n.describe() + ": base op " + base + " is not available at opset " + std::to_string(n.opset));
+    return b;
+  };
+  auto residual_of = [](const ir::Node& n) { return static_cast<size_t>(n.attr_int(kResidualAttr, 0)); };
+  s.infer = [base_schema, residual_of](InferContext& ctx) {
+    const ir::Node& n = ctx.node();
+    size_t res = residual_of(n);
+    std::vector<ValueInfo> in;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i)
+      if (i != res || res == 0) in.push_back(ctx.has_input(i) ? ctx.input(i) : ValueInfo{});
+    while (!in.empty() && in.back().dtype == DType::Undefined) in.pop_back();
+    InferContext inner(n, std::move(in), ctx.num_outputs());
+    base_schema(n)->infer(inner);
+    Epilogue::of(n);  // validates the activation name
+    const ValueInfo& y = inner.outputs()[0];
+    if (res) {
+      const ValueInfo& z = ctx.input(res);
+      if (z.dtype != y.dtype) ctx.fail("residual input has dtype " + dtype_name(z.dtype) + ", not " + dtype_name(y.dtype));
+    }
+    ctx.set_output(0, y.dtype, y.shape);
+  };
+  s.compute = [base_schema, residual_of](ComputeContext& ctx) {
+    const ir::Node& n = ctx.node();
+    size_t res = residual_of(n);
+    std::vector<const Tensor*> in;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i)
+      if (i != res || res == 0) in.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
+    std::vector<Tensor> out(ctx.num_outputs());
+    ComputeContext inner(n, std::move(in), out, ctx.threads());
+    base_schema(n)->compute(inner);
+    Tensor& y = out[0];
+    if (y.dtype() != DType::Float32) ctx.fail("fused epilogues support float32 only");
+    float* p = y.data_as<float>();
+    const float* z = nullptr;
+    if (res) {
+      const Tensor& zt = ctx.input(res);
+      if (zt.shape() != y.shape())
+        ctx.fail("residual input has shape " + shape_to_string(zt.shape()) + ", not " + shape_to_string(y.shape()));
+      z = zt.data_as<float>();
+    }
+    Epilogue e = Epilogue::of(n);
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      double v = p[i];
+      if (z) v = static_cast<double>(static_cast<float>(v + z[i]));  // the unfused Add rounds here too
+      p[i] = static_cast<float>(e.apply(v));
+    }
+    ctx.set_output(0, std::move(y));
+  };
+  r.add(std::move(s));
+}
+
+}  // namespace
+
+void register_fused_ops(OpRegistry& r) {
+  for (const char* base : {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization"}) register_fused(r, base);
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,36 @@
+// Fused ops: a Conv, ConvTranspose, Gemm, MatMul or BatchNormalization
+// followed by an epilogue — an optional residual add and an optional
+// activation, applied to each output element as
+//
+//   y = act(op(x…) + z)        (z: the residual input, same shape as y)
+//
+// The fusion passes turn matching subgraphs into these; they live in the
+// "kiln" domain as Fused<Op> and keep the base op's attributes, plus:
+//   kiln.activation        string: Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid,
+//                          HardSwish, Tanh, SiLU ("" for none)
+//   kiln.activation_alpha, kiln.activation_beta   floats (Clip: min, max;
+//                          LeakyRelu: alpha; HardSigmoid: alpha, beta)
+//   kiln.residual          int: index of the residual input (0 for none)
+#pragma once
+
+#include <string>
+
+#include "ir/graph.h"
+
+namespace kiln::ops {
+
+inline constexpr const char* kKilnDomain = "kiln";
+inline constexpr const char* kActivationAttr = "kiln.activation";
+inline constexpr const char* kActivationAlphaAttr = "kiln.activation_alpha";
+inline constexpr const char* kActivationBetaAttr = "kiln.activation_beta";
+inline constexpr const char* kResidualAttr = "kiln.residual";
+
+// Base ops that accept an epilogue, and their inputs count bound (the
+// residual input goes right after the base op's last possible input).
+bool fusable_base_op(const std::string& op_type, int* residual_index);
+
+// The activation an ONNX node computes, when it is one the epilogue knows and
+// its parameters are constant. Fills name/alpha/beta.
+bool epilogue_activation(const ir::Node& act, std::string* name, float* alpha, float* beta);
+
+}  // namespace kiln::ops
