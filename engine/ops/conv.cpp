@@ -1,7 +1,297 @@
+// Convolution family: Conv and ConvTranspose over 1-D, 2-D, 3-D (any N-D)
+// NCHW inputs, with groups, strides, dilations, explicit or automatic padding,
+// and ConvTranspose's output_padding / output_shape. One geometry resolver
+// serves both shape inference (over partial shapes: unknown dims give -1) and
+// computation (over concrete shapes), so the two cannot disagree.
+//
+// Conv, per spatial axis, with dk = (k − 1)·dilation + 1:
+//   NOTSET/VALID: out = ⌊(in + pad_begin + pad_end − dk) / stride⌋ + 1   (VALID: pads 0)
+//   SAME_*:       out = ⌈in / stride⌉, total pad = max(0, (out − 1)·stride + dk − in),
+//                 the odd unit at the end (SAME_UPPER) or the beginning (SAME_LOWER).
+// ConvTranspose, per spatial axis:
+//   out = stride·(in − 1) + output_padding + dk − pad_begin − pad_end,
+//   unless output_shape is given (or auto_pad is SAME_*, out = in·stride); then
+//   total pad = stride·(in − 1) + output_padding + dk − out, split as
+//   begin = ⌊total/2⌋ (SAME_UPPER) or total − ⌊total/2⌋ (otherwise).
+// Semantics are the same in every opset (1, 11, 22 differ in dtypes and docs).
+#include <algorithm>
+#include <string>
+#include <type_traits>
+
+#include "kernels/reference/conv.h"
+#include "kernels/reference/conv_transpose.h"
 #include "ops/op_util.h"
 
 namespace kiln::ops {
 
-void register_conv_ops(OpRegistry&) {}
+namespace {
+
+enum class AutoPad { NotSet, SameUpper, SameLower, Valid };
+
+[[noreturn]] void fail(const ir::Node& node, const std::string& what) { throw Error(node.describe() + ": " + what); }
+
+std::string list_str(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// ⌊a / b⌋ for b > 0 (C++ division truncates toward zero).
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+struct ConvAttrs {
+  AutoPad auto_pad = AutoPad::NotSet;
+  int64_t group = 1;
+  std::vector<int64_t> kernel_shape;  // empty: taken from W
+  std::vector<int64_t> strides, dilations, pads, output_padding;
+  std::vector<int64_t> output_shape;  // ConvTranspose; empty when absent
+};
+
+// auto_pad and group, which do not depend on the number of spatial axes.
+void read_axis_free_attrs(const ir::Node& node, ConvAttrs& a) {
+  std::string ap = node.attr_string("auto_pad", "NOTSET");
+  if (ap == "NOTSET" || ap.empty()) a.auto_pad = AutoPad::NotSet;
+  else if (ap == "SAME_UPPER") a.auto_pad = AutoPad::SameUpper;
+  else if (ap == "SAME_LOWER") a.auto_pad = AutoPad::SameLower;
+  else if (ap == "VALID") a.auto_pad = AutoPad::Valid;
+  else fail(node, "auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '" + ap + "'");
+
+  a.group = node.attr_int("group", 1);
+  if (a.group < 1) fail(node, "group must be >= 1, got " + std::to_string(a.group));
+}
+
+// Reads and checks the attributes for `r` spatial axes. An empty list counts
+// as absent (some exporters write one).
+ConvAttrs read_attrs(const ir::Node& node, size_t r, bool transpose) {
+  ConvAttrs a;
+  read_axis_free_attrs(node, a);
+
+  auto per_axis = [&](const char* name, int64_t def, int64_t min, size_t len) {
+    std::vector<int64_t> v = node.attr_ints(name, {});
+    if (v.empty()) return std::vector<int64_t>(len, def);
+    if (v.size() != len)
+      fail(node, std::string(name) + " has " + std::to_string(v.size()) + " values " + list_str(v) + "; the input has " +
+                     std::to_string(r) + " spatial axes, so " + std::to_string(len) + " are expected");
+    for (int64_t e : v)
+      if (e < min) fail(node, std::string(name) + " values must be >= " + std::to_string(min) + ", got " + list_str(v));
+    return v;
+  };
+  if (!node.attr_ints("kernel_shape", {}).empty()) a.kernel_shape = per_axis("kernel_shape", 1, 1, r);
+  a.strides = per_axis("strides", 1, 1, r);
+  a.dilations = per_axis("dilations", 1, 1, r);
+  a.pads = per_axis("pads", 0, 0, 2 * r);
+  if (transpose) {
+    a.output_padding = per_axis("output_padding", 0, 0, r);
+    std::vector<int64_t> os = node.attr_ints("output_shape", {});
+    // The spec names the spatial dims only; older exporters wrote N and C too.
+    if (os.size() == r + 2) os.erase(os.begin(), os.begin() + 2);
+    if (!os.empty() && os.size() != r)
+      fail(node, "output_shape has " + std::to_string(os.size()) + " values " + list_str(os) + "; expected " +
+                     std::to_string(r) + " (one per spatial axis)");
+    for (int64_t e : os)
+      if (e < 1) fail(node, "output_shape values must be >= 1, got " + list_str(os));
+    a.output_shape = os;
+  } else {
+    a.output_padding.assign(r, 0);
+  }
+  return a;
+}
+
+struct Geometry {
+  ir::Shape out;                // Y's shape, -1 where unknown
+  kernels::ref::ConvShape conv;  // complete only when X and W are fully known
+};
+
+// Resolves Y's shape and the kernel's sizes from X's and W's (possibly partial)
+// shapes and the node's attributes; errors on any inconsistency it can see.
+Geometry resolve(const ir::Node& node, bool transpose, const ir::Shape& xs, const ir::Shape& ws, const ir::Shape* bs) {
+  const char* w_layout = transpose ? "(C x M/group x k1 x ...)" : "(M x C/group x k1 x ...)";
+  if (xs.known && xs.rank() < 3)
+    fail(node, "X must have rank >= 3 (N x C x D1 x ...), got shape " + xs.str());
+  if (ws.known && ws.rank() < 3) fail(node, std::string("W must have rank >= 3 ") + w_layout + ", got shape " + ws.str());
+  if (xs.known && ws.known && xs.rank() != ws.rank())
+    fail(node, "W has rank " + std::to_string(ws.rank()) + " (shape " + ws.str() + ") but X has rank " +
+                   std::to_string(xs.rank()) + " (shape " + xs.str() + "); W must be " + w_layout +
+                   " with one kernel axis per spatial axis of X");
+
+  Geometry g;
+  size_t r = 0;
+  if (xs.known) r = xs.rank() - 2;
+  else if (ws.known) r = ws.rank() - 2;
+  else if (!node.attr_ints("kernel_shape", {}).empty()) r = node.attr_ints("kernel_shape", {}).size();
+  else {
+    ConvAttrs a;
+    read_axis_free_attrs(node, a);  // still reject a bad auto_pad or group
+    g.out = ir::Shape::unknown();
+    return g;
+  }
+  const ConvAttrs a = read_attrs(node, r, transpose);
+  auto xd = [&](size_t i) { return xs.known ? xs.dims[i] : int64_t{-1}; };
+  auto wd = [&](size_t i) { return ws.known ? ws.dims[i] : int64_t{-1}; };
+
+  // Kernel extents: W's spatial dims, cross-checked with kernel_shape.
+  std::vector<int64_t> kernel(r);
+  for (size_t d = 0; d < r; ++d) {
+    int64_t wk = wd(2 + d), ak = a.kernel_shape.empty() ? -1 : a.kernel_shape[d];
+    if (wk == 0) fail(node, "W has an empty kernel axis: shape " + ws.str());
+    if (wk > 0 && ak > 0 && wk != ak)
+      fail(node, "kernel_shape " + list_str(a.kernel_shape) + " does not match W's kernel dims (W shape " + ws.str() + ")");
+    kernel[d] = wk > 0 ? wk : ak;
+  }
+
+  // Channels.
+  const int64_t group = a.group, C = xd(1);
+  int64_t M = -1;
+  if (C >= 0 && C % group != 0)
+    fail(node, "X has " + std::to_string(C) + " channels, not divisible by group " + std::to_string(group));
+  if (!transpose) {
+    const int64_t Mw = wd(0), Cw = wd(1);
+    if (Mw >= 0 && Mw % group != 0)
+      fail(node, "W has " + std::to_string(Mw) + " output channels (dim 0), not divisible by group " +
+                     std::to_string(group));
+    if (C >= 0 && Cw >= 0 && C != Cw * group)
+      fail(node, "X has " + std::to_string(C) + " channels but W's input channels (dim 1) " + std::to_string(Cw) +
+                     " x group " + std::to_string(group) + " = " + std::to_string(Cw * group));
+    M = Mw;
+  } else {
+    const int64_t Cw = wd(0), Mg = wd(1);
+    if (C >= 0 && Cw >= 0 && C != Cw)
+      fail(node, "X has " + std::to_string(C) + " channels but W has " + std::to_string(Cw) +
+                     " input channels (dim 0); W must be " + w_layout);
+    if (Cw >= 0 && Cw % group != 0)
+      fail(node, "W has " + std::to_string(Cw) + " input channels (dim 0), not divisible by group " +
+                     std::to_string(group));
+    M = Mg >= 0 ? Mg * group : -1;
+  }
+  if (bs && bs->known) {
+    if (bs->rank() != 1 || (bs->dims[0] >= 0 && M >= 0 && bs->dims[0] != M))
+      fail(node, "B must be 1-D with one value per output channel (" + (M >= 0 ? std::to_string(M) : "M") +
+                     "), got shape " + bs->str());
+  }
+
+  // Spatial extents and leading pads.
+  std::vector<int64_t> out(r, -1), pads_begin(r, 0);
+  for (size_t d = 0; d < r; ++d) {
+    const int64_t in = xd(2 + d), k = kernel[d], s = a.strides[d], dil = a.dilations[d];
+    if (in == 0) fail(node, "X has an empty spatial axis " + std::to_string(d) + ": shape " + xs.str());
+    const int64_t dk = k > 0 ? (k - 1) * dil + 1 : -1;
+    int64_t pb = a.pads[d], pe = a.pads[d + r];
+    if (a.auto_pad == AutoPad::Valid) pb = pe = 0;
+    auto describe_axis = [&] {
+      return " along spatial axis " + std::to_string(d) + " (input " + std::to_string(in) + ", kernel " +
+             std::to_string(k) + ", dilation " + std::to_string(dil) + ", stride " + std::to_string(s) + ", pads " +
+             std::to_string(pb) + "+" + std::to_string(pe) + ")";
+    };
+    if (!transpose) {
+      if (a.auto_pad == AutoPad::SameUpper || a.auto_pad == AutoPad::SameLower) {
+        if (in < 0) continue;
+        out[d] = (in + s - 1) / s;
+        if (dk < 0) continue;
+        int64_t total = std::max<int64_t>(0, (out[d] - 1) * s + dk - in);
+        pb = a.auto_pad == AutoPad::SameUpper ? total / 2 : total - total / 2;
+      } else {
+        if (in < 0 || dk < 0) continue;
+        int64_t span = in + pb + pe - dk;
+        if (span < 0)
+          fail(node, "the dilated kernel (" + std::to_string(dk) + ") is larger than the padded input" + describe_axis() +
+                         ": the output would be empty");
+        out[d] = span / s + 1;
+      }
+    } else {
+      const int64_t op = a.output_padding[d];
+      const bool auto_size = !a.output_shape.empty() || a.auto_pad == AutoPad::SameUpper ||
+                             a.auto_pad == AutoPad::SameLower;
+      if (auto_size) {
+        if (!a.output_shape.empty()) out[d] = a.output_shape[d];
+        else if (in >= 0) out[d] = in * s;
+        if (in < 0 || dk < 0 || out[d] < 0) continue;
+        int64_t total = s * (in - 1) + op + dk - out[d];
+        pb = a.auto_pad == AutoPad::SameUpper ? floor_div(total, 2) : total - floor_div(total, 2);
+      } else {
+        if (in < 0 || dk < 0) continue;
+        out[d] = s * (in - 1) + op + dk - pb - pe;
+        if (out[d] <= 0)
+          fail(node, "the output size would be " + std::to_string(out[d]) + describe_axis() + ", output_padding " +
+                         std::to_string(op));
+      }
+    }
+    pads_begin[d] = pb;
+  }
+
+  std::vector<int64_t> dims{xd(0), M};
+  dims.insert(dims.end(), out.begin(), out.end());
+  g.out = ir::Shape::of(dims);
+
+  kernels::ref::ConvShape& c = g.conv;
+  c.batch = xd(0);
+  c.in_channels = C;
+  c.out_channels = M;
+  c.group = group;
+  c.in_spatial.assign(xs.known ? xs.dims.begin() + 2 : xs.dims.end(), xs.dims.end());
+  c.out_spatial = out;
+  c.kernel = kernel;
+  c.strides = a.strides;
+  c.dilations = a.dilations;
+  c.pads_begin = pads_begin;
+  return g;
+}
+
+void infer_conv(InferContext& ctx, bool transpose) {
+  require_dtype(ctx, 0, {DType::Float32, DType::Float64});
+  require_same_dtype(ctx, 0, 1);
+  if (ctx.has_input(2)) require_same_dtype(ctx, 0, 2);
+  const ir::Shape* bs = ctx.has_input(2) ? &in_shape(ctx, 2) : nullptr;
+  Geometry g = resolve(ctx.node(), transpose, in_shape(ctx, 0), in_shape(ctx, 1), bs);
+  ctx.set_output(0, ctx.input(0).dtype, g.out);
+}
+
+template <class T>
+void run_kernel(bool transpose, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w, const Tensor* b,
+                Tensor& y) {
+  const T* bias = b ? b->data_as<T>() : nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    (transpose ? kernels::ref::conv_transpose_f32 : kernels::ref::conv_f32)(s, x.data_as<float>(), w.data_as<float>(),
+                                                                            bias, y.data_as<float>());
+  } else {
+    (transpose ? kernels::ref::conv_transpose_f64 : kernels::ref::conv_f64)(s, x.data_as<double>(),
+                                                                            w.data_as<double>(), bias,
+                                                                            y.data_as<double>());
+  }
+}
+
+void compute_conv(ComputeContext& ctx, bool transpose) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
+    ctx.fail("X has dtype " + dtype_name(x.dtype()) + "; kiln supports float32, float64 here");
+  if (w.dtype() != x.dtype() || (b && b->dtype() != x.dtype()))
+    ctx.fail("X, W and B must share one dtype; got " + dtype_name(x.dtype()) + ", " + dtype_name(w.dtype()) +
+             (b ? ", " + dtype_name(b->dtype()) : std::string()));
+  ir::Shape bs = b ? known(b->shape()) : ir::Shape::unknown();
+  Geometry g = resolve(ctx.node(), transpose, known(x.shape()), known(w.shape()), b ? &bs : nullptr);
+  Tensor& y = ctx.allocate_output(0, x.dtype(), g.out.dims);
+  if (x.dtype() == DType::Float32) run_kernel<float>(transpose, g.conv, x, w, b, y);
+  else run_kernel<double>(transpose, g.conv, x, w, b, y);
+}
+
+void add_conv_schema(OpRegistry& r, const char* name, bool transpose) {
+  OpSchema s;
+  s.op_type = name;
+  s.since_version = 1;
+  s.until_version = 1000;
+  s.min_inputs = 2;
+  s.max_inputs = 3;
+  s.infer = [transpose](InferContext& ctx) { infer_conv(ctx, transpose); };
+  s.compute = [transpose](ComputeContext& ctx) { compute_conv(ctx, transpose); };
+  r.add(std::move(s));
+}
+
+}  // namespace
+
+void register_conv_ops(OpRegistry& r) {
+  add_conv_schema(r, "Conv", /*transpose=*/false);
+  add_conv_schema(r, "ConvTranspose", /*transpose=*/true);
+}
 
 }  // namespace kiln::ops
