@@ -8,6 +8,7 @@
 #include "ir/graph.h"
 #include "kiln/kiln.h"
 #include "onnx/loader.h"
+#include "onnx/saver.h"
 #include "ops/batchnorm_mode.h"
 #include "passes/pass.h"
 #include "runtime/executor.h"
@@ -40,6 +41,7 @@ class SessionImpl {
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
   int threads() const { return threads_; }
   const FusionReport& fusion_report() const { return report_; }
+  const ir::Graph& graph() const { return *graph_; }
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const {
     validate(inputs);
@@ -118,6 +120,7 @@ const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs();
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs(); }
 int Session::threads() const { return impl_->threads(); }
 const FusionReport& Session::fusion_report() const { return impl_->fusion_report(); }
+void Session::save_optimized(const std::string& path) const { onnx_import::save_model(impl_->graph(), path); }
 
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const { return impl_->run(inputs); }
 

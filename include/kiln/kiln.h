@@ -167,6 +167,9 @@ class Session {
   int threads() const;
   // What graph optimization did (enabled == false when fusion is off).
   const FusionReport& fusion_report() const;
+  // Writes the graph as this session runs it (folded weights, fused epilogues
+  // expanded back into standard ops) as an ONNX model file.
+  void save_optimized(const std::string& path) const;
 
   // Runs the model. `inputs` are in inputs() order. Thread-safe: many threads may
   // call run() on one Session at once.
