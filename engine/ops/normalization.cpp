@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/reference/normalization.h"
+#include "ops/batchnorm_mode.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
 
@@ -78,19 +79,21 @@ bool dims_conflict(int64_t a, int64_t b) { return a >= 0 && b >= 0 && a != b; }
 
 bool bn_spatial(const ir::Node& n) { return n.opset >= 9 || n.attr_int("spatial", 1) != 0; }
 
-// Whether the node runs in training mode; `fail` reports contradictory settings.
+// Whether the node runs in training mode (the model's choice unless the
+// session's BatchNormMode overrides it); `fail` reports contradictory settings
+// in the model.
 template <class Fail>
 bool bn_training(const ir::Node& n, Fail&& fail) {
   bool extra = false;
   for (size_t i = 1; i < n.outputs.size(); ++i) extra = extra || n.has_output(i);
   if (n.opset >= 14) {
     const bool training = n.attr_int("training_mode", 0) != 0;
-    if (!training && extra) fail("outputs running_mean/running_var are only produced with training_mode=1");
-    return training;
-  }
-  if (n.opset < 7 && extra && n.attr_int("is_test", 0) != 0)
+    if (!training && extra && !n.has_attr(kBatchNormModeAttr))
+      fail("outputs running_mean/running_var are only produced with training_mode=1");
+  } else if (n.opset < 7 && extra && n.attr_int("is_test", 0) != 0) {
     fail("is_test=1 (inference) but training-mode outputs (mean, var, saved_mean, saved_var) are requested");
-  return extra;
+  }
+  return batchnorm_is_training(n);
 }
 
 void infer_batchnorm(InferContext& ctx) {
@@ -183,7 +186,16 @@ void batchnorm_typed(ComputeContext& ctx, bool training) {
   runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) kernels::ref::affine_run(x + r * S, y + r * S, S, s[r % C], t[r % C]);
   });
-  if (!training) return;
+  if (!training) {
+    // Only reached with extra outputs when the session forces inference mode:
+    // the statistics are then the given ones, unchanged.
+    const DType u = ctx.input(3).dtype();
+    if (ctx.output_wanted(1)) write_doubles(ctx, 1, u, stat_shape, mean);
+    if (ctx.output_wanted(2)) write_doubles(ctx, 2, u, stat_shape, var);
+    if (ctx.output_wanted(3)) write_doubles(ctx, 3, xt.dtype(), stat_shape, mean);
+    if (ctx.output_wanted(4)) write_doubles(ctx, 4, xt.dtype(), stat_shape, var);
+    return;
+  }
 
   const double momentum = n.attr_float("momentum", 0.9f);
   std::vector<double> run_mean(C), run_var(C);

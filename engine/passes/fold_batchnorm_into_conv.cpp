@@ -16,7 +16,7 @@ namespace {
 
 bool try_fold(PassContext& ctx, ir::Node* bn) {
   std::string why;
-  ir::Node* conv = sole_producer(*bn, &why);
+  ir::Node* conv = bn->inputs.empty() || !bn->inputs[0] ? nullptr : bn->inputs[0]->producer;
   if (!conv) return false;  // the standalone-BN step explains it
   bool transpose = conv->op_type == "ConvTranspose";
   if (!conv->domain.empty() || (conv->op_type != "Conv" && !transpose)) return false;
@@ -25,6 +25,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
     ctx.decide(*bn, "kept", "cannot fold into " + target + ": " + reason);
     return false;
   };
+  if (!sole_producer(*bn, &why)) return refuse(why);
   BatchNormAffine a;
   if (!batchnorm_affine(ctx, *bn, &a, &why)) return refuse(why);
   const Tensor* w = constant_f32(conv->inputs.size() > 1 ? conv->inputs[1] : nullptr);

@@ -15,8 +15,8 @@ namespace {
 
 bool try_fold(PassContext& ctx, ir::Node* bn) {
   std::string why;
-  ir::Node* mm = sole_producer(*bn, &why);
-  if (!mm) return false;
+  ir::Node* mm = bn->inputs.empty() || !bn->inputs[0] ? nullptr : bn->inputs[0]->producer;
+  if (!mm) return false;  // the standalone-BN step explains it
   bool is_gemm = mm->op_type == "Gemm";
   if (!mm->domain.empty() || (!is_gemm && mm->op_type != "MatMul")) return false;
   const std::string target = mm->op_type + " '" + mm->name + "'";
@@ -24,6 +24,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
     ctx.decide(*bn, "kept", "cannot fold into " + target + ": " + reason);
     return false;
   };
+  if (!sole_producer(*bn, &why)) return refuse(why);
   BatchNormAffine a;
   if (!batchnorm_affine(ctx, *bn, &a, &why)) return refuse(why);
   const ir::Value* y = mm->outputs[0];

@@ -62,7 +62,13 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) const {
 
   std::vector<Tensor> result;
   result.reserve(graph_.outputs.size());
-  for (const ir::Value* v : graph_.outputs) result.push_back(*value_tensor(v->id));
+  // A graph output that is a model constant or a graph input would otherwise
+  // share storage with it: the caller could write into the model or its own
+  // input through the output. Those are copied.
+  for (const ir::Value* v : graph_.outputs) {
+    const Tensor& t = *value_tensor(v->id);
+    result.push_back(v->constant || v->is_graph_input ? t.clone() : t);
+  }
   return result;
 }
 
