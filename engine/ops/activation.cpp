@@ -13,12 +13,13 @@ namespace {
 
 using namespace elementwise;
 
-// Sigmoid 1 / (1 + e^-x), written so that exp never overflows.
+// Sigmoid 1 / (1 + e^-x) = e^x / (1 + e^x), written with e = e^-|x| so that
+// exp never overflows, and without a data-dependent branch around exp.
 template <class T>
 T sigmoid(T x) {
-  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
+  const T e = std::exp(-std::fabs(x));
+  const T r = T(1) / (T(1) + e);
+  return x >= 0 ? r : e * r;
 }
 
 // Softplus ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|), stable for large |x|.
@@ -27,9 +28,15 @@ T softplus(T x) {
   return (x > 0 ? x : T(0)) + std::log1p(std::exp(-std::fabs(x)));
 }
 
+// min(1, max(0, v)), with NaN staying NaN.
+template <class T>
+T clamp01(T v) {
+  return v < 0 ? T(0) : (v > 1 ? T(1) : v);
+}
+
 void add_relu_family(OpRegistry& r) {
-  // Relu: y = max(0, x); signed integers from opset 14.
-  auto relu = plain([](auto x) { return x > 0 ? x : decltype(x)(0); });
+  // Relu: y = max(0, x) (NaN stays NaN); signed integers from opset 14.
+  auto relu = plain([](auto x) { return x < 0 ? decltype(x)(0) : x; });
   add_unary<false>(r, "Relu", 1, 13, kFloats, relu);
   add_unary<true>(r, "Relu", 14, 1000, kFloats + kSigned, relu);
 
@@ -60,13 +67,15 @@ void add_relu_family(OpRegistry& r) {
   add_unary<false>(r, "Selu", 6, 1000, kFloats, selu(1.67326319217681884765625f, 1.05070102214813232421875f),
                    kGrainCostly);
 
-  // Celu: y = max(0, x) + min(0, alpha·(e^(x/alpha) − 1)). Opset 12 allows
-  // float32 only; opset 28 adds the other float types.
+  // Celu: y = max(0, x) + min(0, alpha·(e^(x/alpha) − 1)): one term is 0 on
+  // each side of 0 (for alpha > 0), so y = x for x > 0, else the second term.
+  // Opset 12 allows float32 only; opset 28 adds the other float types.
   auto celu = [](const ir::Node& n) {
     float alpha = n.attr_float("alpha", 1.0f);
     if (alpha == 0) throw Error(n.describe() + ": attribute alpha must be nonzero (it divides x)");
     return [alpha](auto x) {
       using T = decltype(x);
+      if (alpha > 0) return x > 0 ? x : T(alpha) * std::expm1(x / T(alpha));
       T neg = T(alpha) * std::expm1(x / T(alpha));
       return (x > 0 ? x : T(0)) + (neg < 0 ? neg : T(0));
     };
@@ -92,13 +101,13 @@ void add_smooth_family(OpRegistry& r) {
     float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
     return [alpha, beta](auto x) {
       using T = decltype(x);
-      return std::max(T(0), std::min(T(1), T(alpha) * x + T(beta)));
+      return clamp01(T(alpha) * x + T(beta));
     };
   });
   // HardSwish: x·max(0, min(1, x/6 + 1/2)).
   add_unary<false>(r, "HardSwish", 14, 1000, kFloats, plain([](auto x) {
     using T = decltype(x);
-    return x * std::max(T(0), std::min(T(1), x / T(6) + T(0.5)));
+    return x * clamp01(x / T(6) + T(0.5));
   }));
 
   // Gelu: x·Φ(x) = x/2·(1 + erf(x/√2)); approximate="tanh":
