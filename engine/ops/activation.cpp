@@ -1,45 +1,257 @@
-// Elementwise activations. Each is y = f(x) over float tensors; attributes
-// (alpha, beta, …) are read once per call.
+// Elementwise activations y = f(x), computed in the tensor's own float type.
+// Attributes (alpha, beta, …) are read once per call. PRelu and Clip take
+// extra inputs and have their own schemas below.
 #include <cmath>
+#include <limits>
+#include <numbers>
 
-#include "kernels/reference/unary.h"
-#include "ops/op_util.h"
+#include "ops/elementwise_internal.h"
 
 namespace kiln::ops {
 
 namespace {
 
-void infer_same_float(InferContext& ctx) {
-  require_dtype(ctx, 0, {DType::Float32, DType::Float64});
-  ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
+using namespace elementwise;
+
+// Sigmoid 1 / (1 + e^-x) = e^x / (1 + e^x), written with e = e^-|x| so that
+// exp never overflows, and without a data-dependent branch around exp.
+template <class T>
+T sigmoid(T x) {
+  const T e = std::exp(-std::fabs(x));
+  const T r = T(1) / (T(1) + e);
+  return x >= 0 ? r : e * r;
 }
 
-// Registers a float activation y = f(x, node) for opsets [since, until].
-template <class MakeFn>
-void add_activation(OpRegistry& r, const char* name, int since, int until, MakeFn make) {
-  OpSchema s;
-  s.op_type = name;
-  s.since_version = since;
-  s.until_version = until;
-  s.min_inputs = s.max_inputs = 1;
-  s.infer = infer_same_float;
-  s.compute = [make](ComputeContext& ctx) {
+// Softplus ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|), stable for large |x|.
+template <class T>
+T softplus(T x) {
+  return (x > 0 ? x : T(0)) + std::log1p(std::exp(-std::fabs(x)));
+}
+
+// min(1, max(0, v)), with NaN staying NaN.
+template <class T>
+T clamp01(T v) {
+  return v < 0 ? T(0) : (v > 1 ? T(1) : v);
+}
+
+void add_relu_family(OpRegistry& r) {
+  // Relu: y = max(0, x) (NaN stays NaN); signed integers from opset 14.
+  auto relu = plain([](auto x) { return x < 0 ? decltype(x)(0) : x; });
+  add_unary<false>(r, "Relu", 1, 13, kFloats, relu);
+  add_unary<true>(r, "Relu", 14, 1000, kFloats + kSigned, relu);
+
+  // LeakyRelu: y = x for x >= 0, alpha·x otherwise.
+  add_unary<false>(r, "LeakyRelu", 1, 1000, kFloats, [](const ir::Node& n) {
+    float alpha = n.attr_float("alpha", 0.01f);
+    return [alpha](auto x) { return x >= 0 ? x : static_cast<decltype(x)>(alpha) * x; };
+  });
+
+  // Elu: y = x for x >= 0, alpha·(e^x − 1) otherwise.
+  add_unary<false>(r, "Elu", 1, 1000, kFloats, [](const ir::Node& n) {
+    float alpha = n.attr_float("alpha", 1.0f);
+    return [alpha](auto x) { return x >= 0 ? x : static_cast<decltype(x)>(alpha) * std::expm1(x); };
+  }, kGrainCostly);
+
+  // Selu: y = gamma·x for x > 0, gamma·(alpha·e^x − alpha) otherwise. Opset 1
+  // had shorter default constants.
+  auto selu = [](float default_alpha, float default_gamma) {
+    return [=](const ir::Node& n) {
+      float alpha = n.attr_float("alpha", default_alpha), gamma = n.attr_float("gamma", default_gamma);
+      return [alpha, gamma](auto x) {
+        using T = decltype(x);
+        return x > 0 ? T(gamma) * x : T(gamma) * (T(alpha) * std::exp(x) - T(alpha));
+      };
+    };
+  };
+  add_unary<false>(r, "Selu", 1, 5, kFloats, selu(1.6732f, 1.0507f), kGrainCostly);
+  add_unary<false>(r, "Selu", 6, 1000, kFloats, selu(1.67326319217681884765625f, 1.05070102214813232421875f),
+                   kGrainCostly);
+
+  // Celu: y = max(0, x) + min(0, alpha·(e^(x/alpha) − 1)): one term is 0 on
+  // each side of 0 (for alpha > 0), so y = x for x > 0, else the second term.
+  // Opset 12 allows float32 only; opset 28 adds the other float types.
+  auto celu = [](const ir::Node& n) {
+    float alpha = n.attr_float("alpha", 1.0f);
+    if (alpha == 0) throw Error(n.describe() + ": attribute alpha must be nonzero (it divides x)");
+    return [alpha](auto x) {
+      using T = decltype(x);
+      if (alpha > 0) return x > 0 ? x : T(alpha) * std::expm1(x / T(alpha));
+      T neg = T(alpha) * std::expm1(x / T(alpha));
+      return (x > 0 ? x : T(0)) + (neg < 0 ? neg : T(0));
+    };
+  };
+  add_unary<false>(r, "Celu", 12, 27, {DType::Float32}, celu, kGrainCostly);
+  add_unary<false>(r, "Celu", 28, 1000, kFloats, celu, kGrainCostly);
+}
+
+void add_smooth_family(OpRegistry& r) {
+  add_unary<false>(r, "Sigmoid", 1, 1000, kFloats, plain([](auto x) { return sigmoid(x); }), kGrainCostly);
+  add_unary<false>(r, "Tanh", 1, 1000, kFloats, plain([](auto x) { return std::tanh(x); }), kGrainCostly);
+  add_unary<false>(r, "Erf", 9, 1000, kFloats, plain([](auto x) { return std::erf(x); }), kGrainCostly);
+  add_unary<false>(r, "Softplus", 1, 1000, kFloats, plain([](auto x) { return softplus(x); }), kGrainCostly);
+  // Softsign: x / (1 + |x|).
+  add_unary<false>(r, "Softsign", 1, 1000, kFloats,
+                   plain([](auto x) { return x / (decltype(x)(1) + std::fabs(x)); }));
+  // Mish: x·tanh(softplus(x)).
+  add_unary<false>(r, "Mish", 18, 1000, kFloats, plain([](auto x) { return x * std::tanh(softplus(x)); }),
+                   kGrainCostly);
+
+  // HardSigmoid: max(0, min(1, alpha·x + beta)).
+  add_unary<false>(r, "HardSigmoid", 1, 1000, kFloats, [](const ir::Node& n) {
+    float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+    return [alpha, beta](auto x) {
+      using T = decltype(x);
+      return clamp01(T(alpha) * x + T(beta));
+    };
+  });
+  // HardSwish: x·max(0, min(1, x/6 + 1/2)).
+  add_unary<false>(r, "HardSwish", 14, 1000, kFloats, plain([](auto x) {
+    using T = decltype(x);
+    return x * clamp01(x / T(6) + T(0.5));
+  }));
+
+  // Gelu: x·Φ(x) = x/2·(1 + erf(x/√2)); approximate="tanh":
+  // x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+  add_unary<false>(r, "Gelu", 20, 1000, kFloats, [](const ir::Node& n) {
+    std::string approx = n.attr_string("approximate", "none");
+    if (approx != "none" && approx != "tanh")
+      throw Error(n.describe() + ": attribute approximate must be \"none\" or \"tanh\", got \"" + approx + "\"");
+    const bool use_tanh = approx == "tanh";
+    return [use_tanh](auto x) {
+      using T = decltype(x);
+      if (use_tanh) {
+        const T k = static_cast<T>(std::sqrt(2.0 / std::numbers::pi));
+        return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+      }
+      return T(0.5) * x * (T(1) + std::erf(x * static_cast<T>(std::numbers::sqrt2 / 2)));
+    };
+  }, kGrainCostly);
+}
+
+// PRelu: y = x for x >= 0, slope·x otherwise, slope broadcast to X's shape
+// (unidirectionally). Integer types from opset 9 multiply with wraparound.
+void add_prelu(OpRegistry& r) {
+  struct Version {
+    int since, until;
+    DTypes types;
+  };
+  for (const Version& v : {Version{1, 8, kFloats}, Version{9, 1000, kFloats + kInt32_64}}) {
+    OpSchema s;
+    s.op_type = "PRelu";
+    s.since_version = v.since;
+    s.until_version = v.until;
+    s.min_inputs = s.max_inputs = 2;
+    s.infer = [types = v.types](InferContext& ctx) {
+      check_dtype(ctx, 0, types);
+      require_same_dtype(ctx, 0, 1);
+      check_unidirectional(ctx, in_shape(ctx, 1), in_shape(ctx, 0), "slope");
+      ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
+    };
+    s.compute = [](ComputeContext& ctx) {
+      const Tensor& x = ctx.input(0);
+      const Tensor& slope = ctx.input(1);
+      check_unidirectional(ctx, slope.shape(), x.shape(), "slope");
+      Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+      dispatch_numeric(x.dtype(), ctx, [&](auto tag) {
+        using T = decltype(tag);
+        binary_apply(x.data_as<T>(), x.shape(), slope.data_as<T>(), slope.shape(), y.data_as<T>(), x.shape(),
+                     [](T v, T a) -> T {
+                       if (v >= 0) return v;
+                       if constexpr (std::is_integral_v<T>)
+                         return static_cast<T>(static_cast<wrap_t<T>>(v) * static_cast<wrap_t<T>>(a));
+                       else return a * v;
+                     });
+      });
+    };
+    r.add(std::move(s));
+  }
+}
+
+// Clip: y = min(max(x, lo), hi); when lo > hi every element becomes hi; NaN
+// stays NaN. Opset 1: optional float attributes min/max (absent = no bound);
+// opset 6: the same with defaults ∓3.402823e38; opset 11: optional scalar
+// inputs min/max of x's dtype; opset 12: integer types too.
+void add_clip(OpRegistry& r) {
+  auto clip = [](ComputeContext& ctx, auto lo, auto hi) {
+    using T = decltype(lo);
     const Tensor& x = ctx.input(0);
     Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
-    auto f = make(ctx.node());
-    if (x.dtype() == DType::Float32)
-      kernels::ref::unary_map(x.data_as<float>(), y.data_as<float>(), x.numel(), [&](double v) { return f(v); });
-    else
-      kernels::ref::unary_map(x.data_as<double>(), y.data_as<double>(), x.numel(), [&](double v) { return f(v); });
+    unary_apply(x.data_as<T>(), y.data_as<T>(), x.numel(), [lo, hi](T v) {
+      T t = v < lo ? lo : v;
+      return t > hi ? hi : t;
+    });
   };
-  r.add(std::move(s));
+
+  // Attribute forms (opset 1–10).
+  for (int since : {1, 6}) {
+    OpSchema s;
+    s.op_type = "Clip";
+    s.since_version = since;
+    s.until_version = since == 1 ? 5 : 10;
+    s.min_inputs = s.max_inputs = 1;
+    s.infer = [](InferContext& ctx) {
+      check_dtype(ctx, 0, kFloats);
+      ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
+    };
+    s.compute = [clip, since](ComputeContext& ctx) {
+      const float unbounded = since == 1 ? std::numeric_limits<float>::infinity() : 3.402823e+38f;
+      const double lo = ctx.node().attr_float("min", -unbounded), hi = ctx.node().attr_float("max", unbounded);
+      dispatch_float(ctx.input(0).dtype(), ctx, [&](auto tag) {
+        using T = decltype(tag);
+        clip(ctx, static_cast<T>(lo), static_cast<T>(hi));
+      });
+    };
+    r.add(std::move(s));
+  }
+
+  // Input forms (opset 11+).
+  for (int since : {11, 12}) {
+    OpSchema s;
+    s.op_type = "Clip";
+    s.since_version = since;
+    s.until_version = since == 11 ? 11 : 1000;
+    s.min_inputs = 1;
+    s.max_inputs = 3;
+    s.infer = [types = since == 11 ? kFloats : kNumeric](InferContext& ctx) {
+      check_dtype(ctx, 0, types);
+      for (size_t i = 1; i < ctx.num_inputs(); ++i) {
+        if (!ctx.has_input(i)) continue;
+        require_same_dtype(ctx, 0, i);
+        const ir::Shape& sh = in_shape(ctx, i);
+        if (sh.fully_known() && checked_numel(sh.dims) != 1)
+          ctx.fail(std::string(i == 1 ? "min" : "max") + " must be a scalar, got shape " + sh.str());
+      }
+      ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
+    };
+    s.compute = [clip](ComputeContext& ctx) {
+      dispatch_numeric(ctx.input(0).dtype(), ctx, [&](auto tag) {
+        using T = decltype(tag);
+        // Without a bound, use the type's extremes (±inf for floats) so nothing is clipped.
+        T lo = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                     : std::numeric_limits<T>::lowest();
+        T hi = std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                     : std::numeric_limits<T>::max();
+        for (size_t i = 1; i < 3; ++i) {
+          if (!ctx.has_input(i)) continue;
+          const Tensor& b = ctx.input(i);
+          if (b.numel() != 1)
+            ctx.fail(std::string(i == 1 ? "min" : "max") + " must be a scalar, got shape " + shape_to_string(b.shape()));
+          (i == 1 ? lo : hi) = b.data_as<T>()[0];
+        }
+        clip(ctx, lo, hi);
+      });
+    };
+    r.add(std::move(s));
+  }
 }
 
 }  // namespace
 
 void register_activation_ops(OpRegistry& r) {
-  // Relu: y = max(0, x)
-  add_activation(r, "Relu", 6, 1000, [](const ir::Node&) { return [](double x) { return x > 0 ? x : 0.0; }; });
+  add_relu_family(r);
+  add_smooth_family(r);
+  add_prelu(r);
+  add_clip(r);
 }
 
 }  // namespace kiln::ops

@@ -1,13 +1,14 @@
-// Reference elementwise map: y[i] = f(x[i]), computed in double and stored in T.
+// Reference elementwise map: y[i] = f(x[i]). `f` receives and returns values
+// in the tensor's element type; callers that want more precision convert inside f.
 #pragma once
 
 #include <cstdint>
 
 namespace kiln::kernels::ref {
 
-template <class T, class F>
-void unary_map(const T* x, T* y, int64_t n, F&& f) noexcept {
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(f(static_cast<double>(x[i])));
+template <class T, class U, class F>
+void unary_map(const T* x, U* y, int64_t n, const F& f) noexcept {
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<U>(f(x[i]));
 }
 
 }  // namespace kiln::kernels::ref
