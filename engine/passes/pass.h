@@ -21,6 +21,11 @@ struct PassContext {
   void decide(const ir::Node& node, const std::string& action, const std::string& reason = "");
   void warn(const std::string& message);
   bool has_decision(const ir::Node& node) const { return decision_index_.count(node.name) != 0; }
+  // The reason recorded for `node`, or "".
+  std::string reason_for(const ir::Node& node) const {
+    auto it = decision_index_.find(node.name);
+    return it == decision_index_.end() ? "" : report.decisions[it->second].reason;
+  }
 
   FusionReport report;
 
@@ -34,6 +39,7 @@ bool fold_constants(PassContext& ctx);
 bool remove_identities(PassContext& ctx);
 bool fold_batchnorm_into_conv(PassContext& ctx);
 bool fold_batchnorm_into_gemm(PassContext& ctx);
+bool fold_batchnorm_into_following(PassContext& ctx);
 bool fuse_residual_adds(PassContext& ctx);
 bool fuse_activations(PassContext& ctx);
 

@@ -109,6 +109,29 @@ void check_output(const std::string& what, const kiln::Tensor& got, const kiln::
   EXPECT_EQ(diff, "") << what;
 }
 
+// What BatchNormalization folding must achieve on an exported model: nothing
+// folded in training mode; otherwise no BN left that follows a Conv or Gemm
+// (BNs after other nodes — DenseNet's BN → ReLU → Conv — legitimately stay,
+// and their decision must say where their input comes from).
+void check_fusion_report(const kiln::FusionReport& r) {
+  const std::string name = testing::UnitTest::GetInstance()->current_test_info()->name();
+  bool training = name.find("_train") != std::string::npos;
+  std::cout << "[   info   ] BatchNormalization: " << r.batchnorm_nodes << " in the model, " << r.batchnorm_folded
+            << " folded; fused activations " << r.fused_activations << ", fused adds " << r.fused_adds << std::endl;
+  for (const auto& d : r.decisions) {
+    if (d.op != "BatchNormalization") continue;
+    if (training) {
+      EXPECT_EQ(d.action, "kept") << d.node;
+      EXPECT_NE(d.reason.find("training mode"), std::string::npos) << d.node << ": " << d.reason;
+    } else if (d.action.rfind("folded", 0) != 0) {
+      EXPECT_EQ(d.reason.find("cannot fold into Conv"), std::string::npos) << d.node << ": " << d.reason;
+      EXPECT_EQ(d.reason.find("cannot fold into Gemm"), std::string::npos) << d.node << ": " << d.reason;
+    }
+  }
+  if (training) EXPECT_EQ(r.batchnorm_folded, 0);
+  else if (name.find("densenet") == std::string::npos) EXPECT_EQ(r.batchnorm_folded, r.batchnorm_nodes);
+}
+
 // Runs every data set of one exported model folder, with kiln's default options or with its
 // graph optimizations off (the BatchNormalization nodes then run as written).
 class ModelTest : public testing::Test {
@@ -126,6 +149,7 @@ class ModelTest : public testing::Test {
     }
     kiln::Session session = kiln::Session::load((dir_ / "model.onnx").string(), options);
     std::cout << "[   info   ] loaded in " << seconds_since(t0) << " s" << std::endl;
+    if (!unfused_) check_fusion_report(session.fusion_report());
     auto sets = data_sets(dir_);
     ASSERT_FALSE(sets.empty()) << dir_ << " has no test_data_set_* folder";
     for (const fs::path& set : sets) {
