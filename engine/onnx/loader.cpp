@@ -146,7 +146,12 @@ struct Loader {
       g->opsets[d] = static_cast<int>(op.version());
     }
     if (model.opset_import_size() == 0) {
-      // IR version 1/2 models predate opset_import; they mean opset 1.
+      // IR version 1/2 models predate opset_import; they mean opset 1. From IR
+      // version 3 on it is required: a model without it is broken (often a
+      // file cut short just before this last top-level field).
+      if (model.ir_version() >= 3)
+        throw Error(ctx("the model has IR version " + std::to_string(model.ir_version()) +
+                        " but imports no opset (opset_import is missing; is the file truncated?)"));
       g->opsets[""] = 1;
     }
     const auto& graph = model.graph();
@@ -208,7 +213,11 @@ struct Loader {
         if (np.input_size() != 0 || np.output_size() != 1 || np.output(0).empty())
           throw Error(ctx(n->describe() + ": a Constant takes no inputs and has exactly one output"));
         ir::Value* v = g->value(np.output(0));
-        if (v->constant || v->producer) throw Error(ctx(n->describe() + ": output '" + v->name + "' is defined twice"));
+        // Node producers are linked later (Graph::finalize), so only clashes
+        // with inputs, initializers and earlier Constants can be seen here;
+        // finalize catches the rest.
+        if (v->constant || seen_inputs.count(v->name))
+          throw Error(ctx(n->describe() + ": output '" + v->name + "' is defined twice (as a graph input, initializer or another Constant)"));
         v->constant = constant_value(*n);
         v->dtype = v->constant->dtype();
         v->shape = ir::Shape::of(v->constant->shape());
