@@ -1,6 +1,7 @@
 // .pb (TensorProto) and .npy reading/writing for kiln/tensor_io.h.
 #include "kiln/tensor_io.h"
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cstring>
@@ -125,7 +126,10 @@ Tensor parse_tensor_proto(const void* data, size_t size, std::string* name) {
     throw Error("not a valid serialized TensorProto");
   if (name) *name = proto.name();
   onnx_import::TensorLimits limits;  // no base folder: external data is refused
-  return onnx_import::tensor_from_proto(proto, limits, "tensor '" + proto.name() + "'");
+  // Shown in messages, which are C strings: keep a NUL from cutting them.
+  std::string shown = proto.name();
+  std::replace(shown.begin(), shown.end(), '\0', '?');
+  return onnx_import::tensor_from_proto(proto, limits, "tensor '" + shown + "'");
 }
 
 Tensor load_tensor_file(const std::string& path, std::string* name) {

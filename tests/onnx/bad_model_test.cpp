@@ -68,6 +68,43 @@ TEST(BadModel, RandomBytes) {
   }
 }
 
+TEST(BadModel, CorruptedBytesLoadOrFailCleanly) {
+  // Random byte changes in a valid model (with an initializer, a Constant and
+  // attributes): each result either loads and runs or fails with kiln::Error.
+  ModelBuilder b = relu_model();
+  b.initializer("w", make_f32({2, 2}, {1, -2, 3, -4}));
+  attr(b.node("Constant", {}, {"c"}), "value_ints", std::vector<int64_t>{3, 4});
+  b.node("Relu", {"w"}, {"rw"});
+  b.output("rw").output("c");
+  const std::string good = b.bytes();
+  std::mt19937 rng(99);
+  int loaded = 0, refused = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string bytes = good;
+    int changes = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < changes; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    try {
+      Session s = load_bytes(bytes);
+      ++loaded;
+      std::vector<Tensor> inputs;
+      for (const TensorInfo& info : s.inputs()) {
+        std::vector<int64_t> shape = info.shape;
+        for (int64_t& d : shape) d = d < 0 ? 1 : std::min<int64_t>(d, 4);
+        inputs.push_back(Tensor(info.dtype, shape));
+      }
+      try {
+        s.run(inputs);
+      } catch (const Error&) {
+      }
+    } catch (const Error& e) {
+      ++refused;
+      EXPECT_GT(std::string(e.what()).size(), 10u);
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(loaded + refused, 2000);
+}
+
 TEST(BadModel, MissingFileAndFolder) {
   TempDir dir;
   std::string missing = dir.file("nope.onnx");
@@ -173,6 +210,21 @@ TEST(BadModel, ConstantOutputClashesWithAGraphInput) {
   attr(after.node("Constant", {}, {"c"}, "late"), "value_float", 2.0f);
   after.output("c");
   expect_error([&] { after.session(); }, {"producer", "'c'"});
+}
+
+TEST(BadModel, NulByteInANameIsRefused) {
+  // A NUL would cut the C-string error message that names the node short.
+  ModelBuilder b;
+  b.input("x", DType::Float32, {2});
+  b.node("Relu", {"x"}, {"y"}, std::string("re\0lu", 5));
+  b.output("y");
+  expect_error([&] { b.session(); }, {kMemory, "node 0", "NUL byte"});
+
+  ModelBuilder v;
+  v.input(std::string("x\0", 2), DType::Float32, {2});
+  v.node("Relu", {std::string("x\0", 2)}, {"y"});
+  v.output("y");
+  expect_error([&] { v.session(); }, {kMemory, "graph input", "NUL byte"});
 }
 
 TEST(BadModel, NoGraphOrNoOutputs) {
