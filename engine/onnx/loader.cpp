@@ -32,6 +32,12 @@ struct Loader {
 
   std::string ctx(const std::string& what) const { return source + ": " + what; }
 
+  // Names end up in error messages, which are C strings: a NUL byte would cut
+  // them short. No valid model has one, so it means a corrupt file.
+  void check_name(const std::string& name, const std::string& what) const {
+    if (name.find('\0') != std::string::npos) throw Error(ctx(what + " contains a NUL byte (the file is corrupt)"));
+  }
+
   void read_type(const onnx::ValueInfoProto& vi, ir::Value* v, bool required) {
     if (!vi.has_type()) {
       if (required) throw Error(ctx("graph input/output '" + vi.name() + "' has no type"));
@@ -146,7 +152,12 @@ struct Loader {
       g->opsets[d] = static_cast<int>(op.version());
     }
     if (model.opset_import_size() == 0) {
-      // IR version 1/2 models predate opset_import; they mean opset 1.
+      // IR version 1/2 models predate opset_import; they mean opset 1. From IR
+      // version 3 on it is required: a model without it is broken (often a
+      // file cut short just before this last top-level field).
+      if (model.ir_version() >= 3)
+        throw Error(ctx("the model has IR version " + std::to_string(model.ir_version()) +
+                        " but imports no opset (opset_import is missing; is the file truncated?)"));
       g->opsets[""] = 1;
     }
     const auto& graph = model.graph();
@@ -158,6 +169,7 @@ struct Loader {
     std::set<std::string> seen_inits;
     for (const auto& init : graph.initializer()) {
       if (init.name().empty()) throw Error(ctx("an initializer has no name"));
+      check_name(init.name(), "an initializer's name");
       if (!seen_inits.insert(init.name()).second)
         throw Error(ctx("initializer '" + init.name() + "' is defined twice"));
       ir::Value* v = g->value(init.name());
@@ -171,6 +183,7 @@ struct Loader {
     std::set<std::string> seen_inputs;
     for (const auto& in : graph.input()) {
       if (in.name().empty()) throw Error(ctx("a graph input has no name"));
+      check_name(in.name(), "a graph input's name");
       if (!seen_inputs.insert(in.name()).second) throw Error(ctx("graph input '" + in.name() + "' is listed twice"));
       ir::Value* v = g->value(in.name());
       if (v->constant) continue;  // older models list initializers as inputs too
@@ -179,12 +192,24 @@ struct Loader {
         throw Error(ctx("graph input '" + in.name() + "' has dtype " + dtype_name(v->dtype) + ", not supported by kiln"));
       g->inputs.push_back(v);
     }
-    for (const auto& vi : graph.value_info()) read_type(vi, g->value(vi.name()), false);
+    for (const auto& vi : graph.value_info()) {
+      check_name(vi.name(), "a value_info name");
+      read_type(vi, g->value(vi.name()), false);
+    }
 
     int node_index = 0;
     for (const auto& np : graph.node()) {
       std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
       if (np.op_type().empty()) throw Error(ctx("node " + std::to_string(node_index) + " has no op_type"));
+      {
+        std::string at = "node " + std::to_string(node_index) + ": ";
+        check_name(np.name(), at + "its name");
+        check_name(np.op_type(), at + "its op_type");
+        check_name(np.domain(), at + "its domain");
+        for (const auto& name : np.input()) check_name(name, at + "an input name");
+        for (const auto& name : np.output()) check_name(name, at + "an output name");
+        for (const auto& a : np.attribute()) check_name(a.name(), at + "an attribute name");
+      }
       ++node_index;
       bool is_constant = np.op_type() == "Constant" && domain.empty();
       // A Constant is not kept as a node: its output becomes a constant value.
@@ -208,7 +233,11 @@ struct Loader {
         if (np.input_size() != 0 || np.output_size() != 1 || np.output(0).empty())
           throw Error(ctx(n->describe() + ": a Constant takes no inputs and has exactly one output"));
         ir::Value* v = g->value(np.output(0));
-        if (v->constant || v->producer) throw Error(ctx(n->describe() + ": output '" + v->name + "' is defined twice"));
+        // Node producers are linked later (Graph::finalize), so only clashes
+        // with inputs, initializers and earlier Constants can be seen here;
+        // finalize catches the rest.
+        if (v->constant || seen_inputs.count(v->name))
+          throw Error(ctx(n->describe() + ": output '" + v->name + "' is defined twice (as a graph input, initializer or another Constant)"));
         v->constant = constant_value(*n);
         v->dtype = v->constant->dtype();
         v->shape = ir::Shape::of(v->constant->shape());
@@ -224,6 +253,7 @@ struct Loader {
     std::set<std::string> seen_outputs;
     for (const auto& out : graph.output()) {
       if (out.name().empty()) throw Error(ctx("a graph output has no name"));
+      check_name(out.name(), "a graph output's name");
       if (!seen_outputs.insert(out.name()).second) throw Error(ctx("graph output '" + out.name() + "' is listed twice"));
       ir::Value* v = g->value(out.name());
       read_type(out, v, false);

@@ -1,8 +1,11 @@
 // .pb (TensorProto) and .npy reading/writing for kiln/tensor_io.h.
 #include "kiln/tensor_io.h"
 
+#include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -15,6 +18,8 @@ namespace kiln {
 namespace {
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not a tensor file");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw Error(path + ": cannot open");
   std::streamoff size = f.tellg();
@@ -112,14 +117,19 @@ Tensor parse_npy(const std::string& bytes, const std::string& where) {
 }  // namespace
 
 Tensor parse_tensor_proto(const void* data, size_t size, std::string* name) {
+  // protobuf sizes are ints: check before handing the size over.
+  if (size > static_cast<size_t>(INT_MAX)) throw Error("a serialized TensorProto cannot exceed 2 GiB");
   onnx::TensorProto proto;
   google::protobuf::io::CodedInputStream stream(static_cast<const uint8_t*>(data), static_cast<int>(size));
   stream.SetTotalBytesLimit(INT_MAX);
-  if (size > static_cast<size_t>(INT_MAX) || !proto.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
+  if (!proto.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
     throw Error("not a valid serialized TensorProto");
   if (name) *name = proto.name();
   onnx_import::TensorLimits limits;  // no base folder: external data is refused
-  return onnx_import::tensor_from_proto(proto, limits, "tensor '" + proto.name() + "'");
+  // Shown in messages, which are C strings: keep a NUL from cutting them.
+  std::string shown = proto.name();
+  std::replace(shown.begin(), shown.end(), '\0', '?');
+  return onnx_import::tensor_from_proto(proto, limits, "tensor '" + shown + "'");
 }
 
 Tensor load_tensor_file(const std::string& path, std::string* name) {

@@ -103,18 +103,49 @@ Tensor random_tensor(DType dtype, const std::vector<int64_t>& shape, std::mt1993
   return t;
 }
 
+// Length of the well-formed UTF-8 sequence starting at s[i], or 0 if there is
+// none (RFC 3629 table: no overlongs, no surrogates, nothing above U+10FFFF).
+size_t utf8_sequence_length(const std::string& s, size_t i) {
+  auto byte = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+  unsigned c = byte(i);
+  size_t len;
+  unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+  else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+  else return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < len; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return len;
+}
+
+// A JSON string body. Names and messages can carry arbitrary bytes from a
+// model file; bytes that are not UTF-8 become U+FFFD so the output stays JSON.
 std::string json_escape(const std::string& s) {
   std::string o;
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      size_t len = utf8_sequence_length(s, i);
+      if (len == 0) {
+        o += "\\ufffd";
+      } else {
+        o.append(s, i, len);
+        i += len - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': o += "\\\""; break;
       case '\\': o += "\\\\"; break;
       case '\n': o += "\\n"; break;
       case '\t': o += "\\t"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (u < 0x20 || u == 0x7F) {
           char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
           o += buf;
         } else {
           o += c;
@@ -134,7 +165,10 @@ std::string json_number(double v) {
 
 std::string shape_json(const std::vector<int64_t>& shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
   return s + "]";
 }
 
@@ -303,6 +337,14 @@ int run(const kiln::cli::Options& o) {
   return all_ok ? 0 : 1;
 }
 
+// With --json, stdout carries exactly one JSON object even when the run fails
+// before producing results.
+void print_json_error(const std::string& model, const std::string& message) {
+  std::cout << "{";
+  if (!model.empty()) std::cout << "\"model\":\"" << json_escape(model) << "\",";
+  std::cout << "\"ok\":false,\"error\":\"" << json_escape(message) << "\"}\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,6 +353,9 @@ int main(int argc, char** argv) {
     o = kiln::cli::parse_options(argc, argv);
   } catch (const kiln::cli::UsageError& e) {
     std::cerr << "model-runner: " << e.message << "\n\n" << kiln::cli::usage_text();
+    // The options did not parse, so look for the flag itself.
+    if (std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string(a) == "--json"; }))
+      print_json_error("", e.message);
     return 2;
   }
   if (o.help) {
@@ -319,11 +364,9 @@ int main(int argc, char** argv) {
   }
   try {
     return run(o);
-  } catch (const kiln::Error& e) {
+  } catch (const std::exception& e) {  // kiln::Error and anything else (bad_alloc, filesystem errors)
     std::cerr << "model-runner: error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "model-runner: error: " << e.what() << "\n";
+    if (o.json) print_json_error(o.model, e.what());
     return 2;
   }
 }
