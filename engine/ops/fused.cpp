@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ops/op_util.h"
+#include "runtime/parallel.h"
 
 namespace kiln::ops {
 
@@ -151,11 +152,13 @@ void register_fused(OpRegistry& r, const std::string& base) {
       z = zt.data_as<float>();
     }
     Epilogue e = Epilogue::of(n);
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      double v = p[i];
-      if (z) v = static_cast<double>(static_cast<float>(v + z[i]));  // the unfused Add rounds here too
-      p[i] = static_cast<float>(e.apply(v));
-    }
+    runtime::parallel_for(y.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        double v = p[i];
+        if (z) v = static_cast<double>(static_cast<float>(v + z[i]));  // the unfused Add rounds here too
+        p[i] = static_cast<float>(e.apply(v));
+      }
+    });
     ctx.set_output(0, std::move(y));
   };
   r.add(std::move(s));
