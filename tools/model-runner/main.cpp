@@ -243,15 +243,104 @@ double percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - lo);
 }
 
+// Latencies (ms) of `iterations` runs after `warmup` untimed ones.
+std::vector<double> time_runs(const kiln::Session& session, const std::vector<Tensor>& inputs, int warmup,
+                              int iterations) {
+  std::vector<double> lat;
+  for (int i = 0; i < warmup; ++i) session.run(inputs);
+  for (int i = 0; i < iterations; ++i) {
+    auto a = std::chrono::steady_clock::now();
+    session.run(inputs);
+    lat.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  }
+  return lat;
+}
+
+kiln::BatchNormMode parse_bn_mode(const std::string& m) {
+  if (m == "inference") return kiln::BatchNormMode::Inference;
+  if (m == "training") return kiln::BatchNormMode::Training;
+  return kiln::BatchNormMode::Auto;
+}
+
+void print_fusion(std::ostream& log, const kiln::FusionReport& r, bool explain) {
+  log << "fusion: " << (r.enabled ? "on" : "off") << "; BatchNormalization " << r.batchnorm_nodes << " in the model, "
+      << r.batchnorm_folded << " folded; " << r.fused_activations << " activations and " << r.fused_adds
+      << " residual adds fused; " << r.constants_folded << " nodes evaluated at load\n";
+  if (explain)
+    for (const auto& d : r.decisions)
+      log << "  " << d.op << " '" << d.node << "': " << d.action << (d.reason.empty() ? "" : " - " + d.reason) << "\n";
+  for (const auto& w : r.warnings) log << "warning: " << w << "\n";
+}
+
+std::string fusion_json(const kiln::FusionReport& r, const std::vector<std::string>& extra_warnings) {
+  std::ostringstream j;
+  j << "{\"enabled\":" << (r.enabled ? "true" : "false") << ",\"batchnorm_nodes\":" << r.batchnorm_nodes
+    << ",\"batchnorm_folded\":" << r.batchnorm_folded << ",\"fused_activations\":" << r.fused_activations
+    << ",\"fused_adds\":" << r.fused_adds << ",\"constants_folded\":" << r.constants_folded << ",\"decisions\":[";
+  for (size_t i = 0; i < r.decisions.size(); ++i) {
+    const auto& d = r.decisions[i];
+    j << (i ? "," : "") << "{\"node\":\"" << json_escape(d.node) << "\",\"op\":\"" << json_escape(d.op)
+      << "\",\"action\":\"" << json_escape(d.action) << "\",\"reason\":\"" << json_escape(d.reason) << "\"}";
+  }
+  j << "],\"warnings\":[";
+  size_t n = 0;
+  for (const auto& w : r.warnings) j << (n++ ? "," : "") << "\"" << json_escape(w) << "\"";
+  for (const auto& w : extra_warnings) j << (n++ ? "," : "") << "\"" << json_escape(w) << "\"";
+  j << "]}";
+  return j.str();
+}
+
+struct FusionComparison {
+  std::vector<double> max_abs;  // per output
+  double fused_ms = 0, unfused_ms = 0;
+};
+
+// Runs the model fused and unfused on the same inputs. `session` is the one
+// the user asked for; the other is loaded here.
+FusionComparison compare_fusion(const kiln::cli::Options& o, const kiln::SessionOptions& so,
+                                const kiln::Session& session, const std::vector<Tensor>& inputs) {
+  kiln::SessionOptions other_opt = so;
+  other_opt.fusion = !so.fusion;
+  kiln::Session other = kiln::Session::load(o.model, other_opt);
+  const kiln::Session& fused = so.fusion ? session : other;
+  const kiln::Session& unfused = so.fusion ? other : session;
+  FusionComparison c;
+  std::vector<Tensor> a = fused.run(inputs), b = unfused.run(inputs);
+  for (size_t k = 0; k < a.size(); ++k) {
+    OutputReport r = compare("", a[k], b[k], 0, 0);
+    c.max_abs.push_back(r.problem.empty() ? r.max_abs : INFINITY);
+  }
+  int warmup = o.warmup < 0 ? 1 : o.warmup;
+  int iterations = o.iterations > 0 ? o.iterations : 10;
+  // Alternate the two so that machine noise hits both alike.
+  time_runs(fused, inputs, warmup, 0);
+  time_runs(unfused, inputs, warmup, 0);
+  std::vector<double> lf, lu;
+  for (int i = 0; i < iterations; ++i) {
+    lf.push_back(time_runs(fused, inputs, 0, 1)[0]);
+    lu.push_back(time_runs(unfused, inputs, 0, 1)[0]);
+  }
+  c.fused_ms = percentile(lf, 0.5);
+  c.unfused_ms = percentile(lu, 0.5);
+  return c;
+}
+
 int run(const kiln::cli::Options& o) {
   std::ostream& log = o.json ? std::cerr : std::cout;
   kiln::SessionOptions so;
   so.threads = o.threads;
+  so.fusion = o.fusion;
+  so.batchnorm_mode = parse_bn_mode(o.bn_mode);
   auto t0 = std::chrono::steady_clock::now();
   kiln::Session session = kiln::Session::load(o.model, so);
   double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   log << "model: " << o.model << " (" << session.inputs().size() << " inputs, " << session.outputs().size()
       << " outputs), loaded in " << load_ms << " ms, " << session.threads() << " threads\n";
+  print_fusion(log, session.fusion_report(), o.explain);
+  if (!o.save_optimized.empty()) {
+    session.save_optimized(o.save_optimized);
+    log << "optimized model written to " << o.save_optimized << "\n";
+  }
 
   std::vector<DataSet> sets = gather_inputs(o, session, log);
   std::vector<OutputReport> reports;
@@ -286,15 +375,22 @@ int run(const kiln::cli::Options& o) {
   }
 
   std::vector<double> lat;
-  if (o.iterations > 0) {
-    int warmup = o.warmup < 0 ? 1 : o.warmup;
-    const auto& inputs = sets.front().inputs;
-    for (int i = 0; i < warmup; ++i) session.run(inputs);
-    for (int i = 0; i < o.iterations; ++i) {
-      auto a = std::chrono::steady_clock::now();
-      session.run(inputs);
-      lat.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  if (o.iterations > 0 && !o.compare_fusion)
+    lat = time_runs(session, sets.front().inputs, o.warmup < 0 ? 1 : o.warmup, o.iterations);
+
+  std::optional<FusionComparison> cmp;
+  std::vector<std::string> audit;
+  if (o.compare_fusion) {
+    cmp = compare_fusion(o, so, session, sets.front().inputs);
+    for (size_t k = 0; k < cmp->max_abs.size(); ++k) {
+      log << "  fused vs unfused, output " << session.outputs()[k].name << ": max |diff| " << cmp->max_abs[k] << "\n";
+      if (!(cmp->max_abs[k] <= o.atol))
+        audit.push_back("fused and unfused outputs '" + session.outputs()[k].name + "' differ by " +
+                        std::to_string(cmp->max_abs[k]) + ", more than --atol " + std::to_string(o.atol));
     }
+    log << "fused median " << cmp->fused_ms << " ms, unfused median " << cmp->unfused_ms << " ms, speedup "
+        << cmp->unfused_ms / cmp->fused_ms << "x\n";
+    for (const auto& w : audit) log << "warning: " << w << "\n";
   }
   double mn = 0, med = 0, mean = 0, p90 = 0, batch = 1;
   if (!lat.empty()) {
@@ -326,7 +422,18 @@ int run(const kiln::cli::Options& o) {
       if (!r.problem.empty()) j << ",\"problem\":\"" << json_escape(r.problem) << "\"";
       j << "}";
     }
-    j << "]";
+    j << "],\"fusion\":" << fusion_json(session.fusion_report(), audit);
+    if (cmp) {
+      double worst = 0;
+      for (double d : cmp->max_abs) worst = std::max(worst, d);
+      j << ",\"compare_fusion\":{\"max_abs_diff\":" << json_number(worst) << ",\"fused_median_ms\":"
+        << json_number(cmp->fused_ms) << ",\"unfused_median_ms\":" << json_number(cmp->unfused_ms)
+        << ",\"speedup\":" << json_number(cmp->unfused_ms / cmp->fused_ms) << ",\"outputs\":[";
+      for (size_t k = 0; k < cmp->max_abs.size(); ++k)
+        j << (k ? "," : "") << "{\"name\":\"" << json_escape(session.outputs()[k].name)
+          << "\",\"max_abs_diff\":" << json_number(cmp->max_abs[k]) << "}";
+      j << "]}";
+    }
     if (!lat.empty())
       j << ",\"iterations\":" << lat.size() << ",\"latency_ms\":{\"min\":" << json_number(mn)
         << ",\"median\":" << json_number(med) << ",\"mean\":" << json_number(mean) << ",\"p90\":" << json_number(p90)

@@ -24,6 +24,20 @@ expected ones and times it.
                         (defaults 1e-4, 1e-3)
   --output-dir DIR      write outputs as output_<k>.pb (per data folder: DIR/data_<i>/)
   --json                one JSON object on stdout; human-readable text goes to stderr
+
+Graph optimization:
+  --fusion on|off       fold BatchNormalization into neighbouring Conv/ConvTranspose/
+                        Gemm/MatMul and fuse activations and residual adds into their
+                        epilogues (default on); off runs the graph as written
+  --no-fuse             same as --fusion off
+  --bn-mode MODE        auto (default: per node, from the model), inference (every
+                        BatchNormalization uses its running statistics; warns when that
+                        changes a node), training (every one uses batch statistics)
+  --compare-fusion      run fused and unfused on the same inputs: max |diff| per output,
+                        both median latencies and the speedup (uses --warmup/--iterations,
+                        10 iterations when none are given)
+  --explain             print every BatchNormalization and fusion decision
+  --save-optimized FILE write the optimized graph as a standard ONNX model
   --help                this text
 
 Exit status: 0 success (every compared output within tolerance); 1 an output
@@ -126,6 +140,18 @@ Options parse_options(int argc, char** argv) {
       o.rtol = parse_double(a, next());
       if (!(o.rtol >= 0)) throw UsageError{"--rtol must be >= 0"};
     } else if (a == "--output-dir") o.output_dir = next();
+    else if (a == "--fusion") {
+      std::string v = next();
+      if (v != "on" && v != "off") throw UsageError{"--fusion takes on or off, got '" + v + "'"};
+      o.fusion = v == "on";
+    } else if (a == "--no-fuse") { no_value(); o.fusion = false; }
+    else if (a == "--bn-mode") {
+      o.bn_mode = next();
+      if (o.bn_mode != "auto" && o.bn_mode != "inference" && o.bn_mode != "training")
+        throw UsageError{"--bn-mode takes auto, inference or training, got '" + o.bn_mode + "'"};
+    } else if (a == "--compare-fusion") { no_value(); o.compare_fusion = true; }
+    else if (a == "--explain") { no_value(); o.explain = true; }
+    else if (a == "--save-optimized") o.save_optimized = next();
     else if (a.size() > 1 && a[0] == '-') throw UsageError{"unknown option '" + a + "' (see --help)"};
     else if (o.model.empty()) o.model = a;
     else throw UsageError{"unexpected argument '" + a + "' (only one model may be given)"};

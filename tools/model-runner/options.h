@@ -20,6 +20,11 @@ struct Options {
   bool json = false;
   bool help = false;
   uint64_t seed = 0;
+  bool fusion = true;
+  std::string bn_mode = "auto";  // auto | inference | training
+  bool compare_fusion = false;
+  bool explain = false;
+  std::string save_optimized;
 };
 
 // Parses argv; throws UsageError with a message on anything malformed.
