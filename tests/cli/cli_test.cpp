@@ -614,6 +614,116 @@ TEST_F(Cli, JsonStaysValidForOddNames) {
   EXPECT_NO_THROW(JsonReader::parse(er.out)) << show(er);
 }
 
+// ---- graph optimization flags ----
+
+// x [1,3,6,6] → Conv → BatchNormalization → Relu → y, with non-trivial BN statistics.
+std::string conv_bn_relu_model(const TempDir& dir, bool training_bn = false) {
+  ModelBuilder b(15);
+  b.input("x", DType::Float32, {1, 3, 6, 6});
+  b.initializer("w", random_f32({4, 3, 3, 3}, 1));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  b.initializer("gamma", random_f32({4}, 2, 0.5f, 1.5f));
+  b.initializer("beta", random_f32({4}, 3));
+  b.initializer("mean", random_f32({4}, 4));
+  b.initializer("var", random_f32({4}, 5, 0.5f, 1.5f));
+  auto& bn = b.node("BatchNormalization", {"c", "gamma", "beta", "mean", "var"}, {"n"}, "bn");
+  if (training_bn) attr(bn, "training_mode", int64_t{1});
+  b.node("Relu", {"n"}, {"y"}, "relu");
+  b.output("y");
+  std::string path = dir.file(training_bn ? "conv_bn_train.onnx" : "conv_bn_relu.onnx");
+  b.save(path);
+  return path;
+}
+
+TEST_F(Cli, ExplainListsEveryDecision) {
+  Result r = run({conv_bn_relu_model(dir), "--explain"});
+  ASSERT_EQ(r.code, 0) << show(r);
+  EXPECT_TRUE(contains(r.out, "BatchNormalization 'bn': folded into Conv 'conv'"));
+  EXPECT_TRUE(contains(r.out, "Relu 'relu': fused into Conv 'conv'"));
+  EXPECT_TRUE(contains(r.out, "BatchNormalization 1 in the model, 1 folded"));
+}
+
+TEST_F(Cli, FusionJsonFields) {
+  Result r = run({conv_bn_relu_model(dir), "--json"});
+  ASSERT_EQ(r.code, 0) << show(r);
+  Json v = JsonReader::parse(r.out);
+  const Json& f = v.at("fusion");
+  EXPECT_TRUE(f.at("enabled").boolean);
+  EXPECT_EQ(f.at("batchnorm_nodes").number, 1);
+  EXPECT_EQ(f.at("batchnorm_folded").number, 1);
+  EXPECT_EQ(f.at("fused_activations").number, 1);
+  EXPECT_EQ(f.at("fused_adds").number, 0);
+  ASSERT_EQ(f.at("decisions").array.size(), 2u);
+  EXPECT_EQ(f.at("decisions").array[0].at("node").string, "bn");
+  EXPECT_EQ(f.at("decisions").array[0].at("action").string, "folded into Conv 'conv'");
+}
+
+TEST_F(Cli, FusionOffRunsTheGraphAsWritten) {
+  for (auto flags : {std::vector<std::string>{"--no-fuse"}, std::vector<std::string>{"--fusion", "off"}}) {
+    std::vector<std::string> args = {conv_bn_relu_model(dir), "--json"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    Result r = run(args);
+    ASSERT_EQ(r.code, 0) << show(r);
+    Json v = JsonReader::parse(r.out);
+    const Json& f = v.at("fusion");
+    EXPECT_FALSE(f.at("enabled").boolean);
+    EXPECT_EQ(f.at("batchnorm_nodes").number, 1);
+    EXPECT_EQ(f.at("batchnorm_folded").number, 0);
+  }
+  EXPECT_EQ(run({conv_bn_relu_model(dir), "--fusion", "maybe"}).code, 2);
+}
+
+TEST_F(Cli, BatchNormModes) {
+  std::string m = conv_bn_relu_model(dir, true);
+  Result kept = run({m, "--json"});
+  ASSERT_EQ(kept.code, 0) << show(kept);
+  EXPECT_EQ(JsonReader::parse(kept.out).at("fusion").at("batchnorm_folded").number, 0);
+  Result forced = run({m, "--bn-mode", "inference", "--json"});
+  ASSERT_EQ(forced.code, 0) << show(forced);
+  EXPECT_TRUE(contains(forced.err, "warning: BatchNormalization 'bn' is in training mode"));
+  EXPECT_EQ(JsonReader::parse(forced.out).at("fusion").at("batchnorm_folded").number, 1);
+  Result training = run({conv_bn_relu_model(dir), "--bn-mode", "training", "--json"});
+  ASSERT_EQ(training.code, 0) << show(training);
+  EXPECT_EQ(JsonReader::parse(training.out).at("fusion").at("batchnorm_folded").number, 0);
+  EXPECT_EQ(run({m, "--bn-mode", "sometimes"}).code, 2);
+}
+
+TEST_F(Cli, CompareFusion) {
+  Result r = run({conv_bn_relu_model(dir), "--compare-fusion", "--iterations", "3", "--json"});
+  ASSERT_EQ(r.code, 0) << show(r);
+  Json v = JsonReader::parse(r.out);
+  const Json& c = v.at("compare_fusion");
+  EXPECT_LT(c.at("max_abs_diff").number, 1e-5);
+  EXPECT_GT(c.at("fused_median_ms").number, 0);
+  EXPECT_GT(c.at("unfused_median_ms").number, 0);
+  EXPECT_GT(c.at("speedup").number, 0);
+  EXPECT_TRUE(contains(r.err, "speedup"));
+}
+
+TEST_F(Cli, SaveOptimizedReloadsWithSameOutputs) {
+  std::string m = conv_bn_relu_model(dir);
+  std::string saved = dir.file("optimized.onnx");
+  Result r = run({m, "--save-optimized", saved, "--output-dir", dir.file("orig")});
+  ASSERT_EQ(r.code, 0) << show(r);
+  // The saved model holds standard ops only: Conv (folded weights) and Relu.
+  onnx::ModelProto proto;
+  std::string bytes = read_file(saved);
+  ASSERT_TRUE(proto.ParseFromString(bytes));
+  std::vector<std::string> ops;
+  for (const auto& n : proto.graph().node()) {
+    ops.push_back(n.op_type());
+    EXPECT_EQ(n.domain(), "");
+  }
+  EXPECT_EQ(ops, (std::vector<std::string>{"Conv", "Relu"}));
+  // Same random input (same seed) through the saved model, unfused, must match.
+  fs::create_directories(dir.path() / "check");
+  fs::copy_file(dir.file("orig/output_0.pb"), dir.file("check/output_0.pb"));
+  Result again = run({saved, "--no-fuse", "--output-dir", dir.file("again")});
+  ASSERT_EQ(again.code, 0) << show(again);
+  Tensor a = load_tensor_file(dir.file("orig/output_0.pb")), b = load_tensor_file(dir.file("again/output_0.pb"));
+  EXPECT_EQ(compare_tensors(b, a, 1e-6, 1e-5), "");
+}
+
 TEST(JsonChecker, RefusesInvalidJson) {
   for (const char* bad : {"", "{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "{\"a\":1}x", "\"\x01\"", "01", "1.", "nul",
                           "{\"a\":1,\"a\":2}", "\"\xff\""}) {
