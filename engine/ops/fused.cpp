@@ -57,45 +57,41 @@ bool epilogue_activation(const ir::Node& n, std::string* name, float* alpha, flo
   return false;
 }
 
+FusedEpilogue FusedEpilogue::of(const ir::Node& n) {
+  FusedEpilogue e;
+  std::string a = n.attr_string(kActivationAttr, "");
+  e.alpha = n.attr_float(kActivationAlphaAttr, 0.f);
+  e.beta = n.attr_float(kActivationBetaAttr, 0.f);
+  e.residual_input = static_cast<size_t>(n.attr_int(kResidualAttr, 0));
+  if (a.empty()) e.kind = None;
+  else if (a == "Relu") e.kind = Relu;
+  else if (a == "Clip") e.kind = Clip;
+  else if (a == "LeakyRelu") e.kind = LeakyRelu;
+  else if (a == "Sigmoid") e.kind = Sigmoid;
+  else if (a == "HardSigmoid") e.kind = HardSigmoid;
+  else if (a == "HardSwish") e.kind = HardSwish;
+  else if (a == "Tanh") e.kind = Tanh;
+  else if (a == "SiLU") e.kind = SiLU;
+  else throw Error(n.describe() + ": unknown fused activation '" + a + "'");
+  return e;
+}
+
+double FusedEpilogue::apply(double x) const {
+  switch (kind) {
+    case None: return x;
+    case Relu: return x > 0 ? x : 0.0;
+    case Clip: return std::min(std::max(x, static_cast<double>(alpha)), static_cast<double>(beta));
+    case LeakyRelu: return x < 0 ? alpha * x : x;
+    case Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case HardSigmoid: return std::max(0.0, std::min(1.0, alpha * x + beta));
+    case HardSwish: return x * std::max(0.0, std::min(1.0, x / 6.0 + 0.5));
+    case Tanh: return std::tanh(x);
+    case SiLU: return x / (1.0 + std::exp(-x));
+  }
+  return x;
+}
+
 namespace {
-
-struct Epilogue {
-  enum Kind { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU } kind = None;
-  double alpha = 0, beta = 0;
-
-  static Epilogue of(const ir::Node& n) {
-    Epilogue e;
-    std::string a = n.attr_string(kActivationAttr, "");
-    e.alpha = n.attr_float(kActivationAlphaAttr, 0.f);
-    e.beta = n.attr_float(kActivationBetaAttr, 0.f);
-    if (a.empty()) e.kind = None;
-    else if (a == "Relu") e.kind = Relu;
-    else if (a == "Clip") e.kind = Clip;
-    else if (a == "LeakyRelu") e.kind = LeakyRelu;
-    else if (a == "Sigmoid") e.kind = Sigmoid;
-    else if (a == "HardSigmoid") e.kind = HardSigmoid;
-    else if (a == "HardSwish") e.kind = HardSwish;
-    else if (a == "Tanh") e.kind = Tanh;
-    else if (a == "SiLU") e.kind = SiLU;
-    else throw Error(n.describe() + ": unknown fused activation '" + a + "'");
-    return e;
-  }
-
-  double apply(double x) const {
-    switch (kind) {
-      case None: return x;
-      case Relu: return x > 0 ? x : 0.0;
-      case Clip: return std::min(std::max(x, alpha), beta);
-      case LeakyRelu: return x < 0 ? alpha * x : x;
-      case Sigmoid: return 1.0 / (1.0 + std::exp(-x));
-      case HardSigmoid: return std::max(0.0, std::min(1.0, alpha * x + beta));
-      case HardSwish: return x * std::max(0.0, std::min(1.0, x / 6.0 + 0.5));
-      case Tanh: return std::tanh(x);
-      case SiLU: return x / (1.0 + std::exp(-x));
-    }
-    return x;
-  }
-};
 
 void register_fused(OpRegistry& r, const std::string& base) {
   int residual_index = 0;
@@ -124,7 +120,7 @@ void register_fused(OpRegistry& r, const std::string& base) {
     while (!in.empty() && in.back().dtype == DType::Undefined) in.pop_back();
     InferContext inner(n, std::move(in), ctx.num_outputs());
     base_schema(n)->infer(inner);
-    Epilogue::of(n);  // validates the activation name
+    FusedEpilogue::of(n);  // validates the activation name
     const ValueInfo& y = inner.outputs()[0];
     if (res) {
       const ValueInfo& z = ctx.input(res);
@@ -139,9 +135,15 @@ void register_fused(OpRegistry& r, const std::string& base) {
     for (size_t i = 0; i < ctx.num_inputs(); ++i)
       if (i != res || res == 0) in.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
     std::vector<Tensor> out(ctx.num_outputs());
-    ComputeContext inner(n, std::move(in), out, ctx.threads());
+    ComputeContext inner(n, std::move(in), out, ctx.threads(), ctx.state());
+    if (res) inner.set_residual(&ctx.input(res));
     base_schema(n)->compute(inner);
+    ctx.set_kernel(inner.kernel());
     Tensor& y = out[0];
+    if (inner.epilogue_applied()) {
+      ctx.set_output(0, std::move(y));
+      return;
+    }
     if (y.dtype() != DType::Float32) ctx.fail("fused epilogues support float32 only");
     float* p = y.data_as<float>();
     const float* z = nullptr;
@@ -151,7 +153,7 @@ void register_fused(OpRegistry& r, const std::string& base) {
         ctx.fail("residual input has shape " + shape_to_string(zt.shape()) + ", not " + shape_to_string(y.shape()));
       z = zt.data_as<float>();
     }
-    Epilogue e = Epilogue::of(n);
+    FusedEpilogue e = FusedEpilogue::of(n);
     runtime::parallel_for(y.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         double v = p[i];
@@ -160,6 +162,21 @@ void register_fused(OpRegistry& r, const std::string& base) {
       }
     });
     ctx.set_output(0, std::move(y));
+  };
+  s.prepare = [base_schema, residual_of](const InferContext& ctx) -> std::shared_ptr<const OpState> {
+    const ir::Node& n = ctx.node();
+    const OpSchema* b = base_schema(n);
+    if (!b->prepare) return nullptr;
+    size_t res = residual_of(n);
+    std::vector<ValueInfo> in;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i)
+      if (i != res || res == 0) in.push_back(ctx.has_input(i) ? ctx.input(i) : ValueInfo{});
+    InferContext inner(n, std::move(in), ctx.num_outputs());
+    return b->prepare(inner);
+  };
+  s.flops = [base_schema](const ir::Node& n, const std::vector<const Tensor*>& in, const std::vector<Tensor>& out) {
+    const OpSchema* b = base_schema(n);
+    return b->flops ? b->flops(n, in, out) : 0.0;
   };
   r.add(std::move(s));
 }

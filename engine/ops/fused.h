@@ -29,6 +29,17 @@ inline constexpr const char* kResidualAttr = "kiln.residual";
 // residual input goes right after the base op's last possible input).
 bool fusable_base_op(const std::string& op_type, int* residual_index);
 
+// A fused node's epilogue, read from its kiln.* attributes.
+struct FusedEpilogue {
+  enum Kind { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU } kind = None;
+  float alpha = 0, beta = 0;
+  size_t residual_input = 0;  // 0: none
+
+  static FusedEpilogue of(const ir::Node& n);  // an Error for an unknown activation
+  // The activation in double (the reference); fast kernels have their own.
+  double apply(double x) const;
+};
+
 // The activation an ONNX node computes, when it is one the epilogue knows and
 // its parameters are constant. Fills name/alpha/beta.
 bool epilogue_activation(const ir::Node& act, std::string* name, float* alpha, float* beta);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,11 +43,34 @@ class InferContext {
   std::vector<ValueInfo> outputs_;
 };
 
+// What an op prepares once at session creation (packed weights, parsed
+// attributes, the kernel chosen for the inferred shapes) and reads on every
+// run. Immutable after prepare: runs on many threads share it.
+struct OpState {
+  virtual ~OpState() = default;
+};
+
 class ComputeContext {
  public:
   ComputeContext(const ir::Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
-                 int threads)
-      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), threads_(threads) {}
+                 int threads, const OpState* state = nullptr)
+      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), threads_(threads), state_(state) {}
+
+  // The op's prepared state (nullptr when it has no prepare step, or when
+  // running outside a session, e.g. during constant folding).
+  const OpState* state() const { return state_; }
+  // The kernel the op ran, for profiles ("reference" unless an op says otherwise).
+  void set_kernel(const char* name) { kernel_ = name; }
+  const char* kernel() const { return kernel_; }
+
+  // Fused epilogues (see ops/fused.h). A kiln.Fused<Op> node runs its base op
+  // through an inner context carrying the residual tensor; a kernel that
+  // applies the node's epilogue itself (in registers) says so, and the
+  // wrapper then skips its own pass.
+  void set_residual(const Tensor* z) { residual_ = z; }
+  const Tensor* residual() const { return residual_; }
+  void mark_epilogue_applied() { epilogue_applied_ = true; }
+  bool epilogue_applied() const { return epilogue_applied_; }
 
   const ir::Node& node() const { return node_; }
   size_t num_inputs() const { return inputs_.size(); }
@@ -69,6 +93,10 @@ class ComputeContext {
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>& outputs_;
   int threads_;
+  const OpState* state_;
+  const char* kernel_ = "reference";
+  const Tensor* residual_ = nullptr;
+  bool epilogue_applied_ = false;
 };
 
 struct OpSchema {
@@ -83,6 +111,11 @@ struct OpSchema {
   std::function<void(InferContext&)> infer;
   // Reference computation over concrete tensors.
   std::function<void(ComputeContext&)> compute;
+  // Optional: runs once at session creation with the inferred input types and
+  // constants (weights); its result is handed to every compute of that node.
+  std::function<std::shared_ptr<const OpState>(const InferContext&)> prepare;
+  // Optional: floating-point operations of one run, for profiles' GFLOP/s.
+  std::function<double(const ir::Node&, const std::vector<const Tensor*>& inputs, const std::vector<Tensor>& outputs)> flops;
 };
 
 class OpRegistry {

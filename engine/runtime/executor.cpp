@@ -6,7 +6,19 @@ Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> sch
     : graph_(graph), threads_(threads) {
   std::vector<int> last_use(graph.values().size(), -1);
   for (const ir::Node* n : graph.order()) {
-    Step s{n, schemas[n->id], {}, {}, {}};
+    Step s{n, schemas[n->id], {}, {}, {}, nullptr};
+    if (s.schema->prepare) {
+      std::vector<ops::ValueInfo> in(n->inputs.size());
+      for (size_t i = 0; i < n->inputs.size(); ++i) {
+        const ir::Value* v = n->inputs[i];
+        if (!v) continue;
+        in[i].dtype = v->dtype;
+        in[i].shape = v->shape;
+        in[i].constant = v->constant ? &*v->constant : nullptr;
+      }
+      ops::InferContext ictx(*n, std::move(in), n->outputs.size());
+      s.state = s.schema->prepare(ictx);
+    }
     for (const ir::Value* v : n->inputs) s.inputs.push_back(v ? v->id : -1);
     for (const ir::Value* v : n->outputs) s.outputs.push_back(v ? v->id : -1);
     for (const ir::Value* v : n->inputs)
@@ -36,7 +48,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) const {
     for (size_t i = 0; i < s.inputs.size(); ++i)
       if (s.inputs[i] >= 0) in[i] = value_tensor(s.inputs[i]);
     outs.assign(s.outputs.size(), Tensor());
-    ops::ComputeContext ctx(*s.node, std::move(in), outs, threads_);
+    ops::ComputeContext ctx(*s.node, std::move(in), outs, threads_, s.state.get());
     s.schema->compute(ctx);
     for (size_t i = 0; i < s.outputs.size(); ++i) {
       if (s.outputs[i] < 0) continue;

@@ -23,6 +23,7 @@ class Executor {
     std::vector<int> inputs;    // value ids, -1 for absent
     std::vector<int> outputs;   // value ids, -1 for absent
     std::vector<int> release;   // value ids whose last use is this step
+    std::shared_ptr<const ops::OpState> state;  // from the schema's prepare, if any
   };
   const ir::Graph& graph_;
   std::vector<Step> steps_;
