@@ -1,0 +1,10 @@
+// Included by each engine/kernels/simd/arch/<arch>.cpp with KILN_SIMD_ARCH
+// defined: instantiates every SIMD kernel for that arch. A new kernel adds its
+// _impl.h and its INSTANTIATE line here.
+#ifndef KILN_SIMD_ARCH
+#error "define KILN_SIMD_ARCH before including instantiate.h"
+#endif
+
+#include "kernels/simd/affine_impl.h"
+
+KILN_SIMD_AFFINE_INSTANTIATE(KILN_SIMD_ARCH)
