@@ -1,10 +1,14 @@
 #include "ops/batchnorm_mode.h"
+#include "ops/fused.h"
 #include "passes/pass.h"
 
 namespace kiln::passes {
 
 void PassContext::decide(const ir::Node& node, const std::string& action, const std::string& reason) {
-  FusionDecision d{node.name, node.op_type, action, reason};
+  // A fused node is reported under its base op's name.
+  std::string op = node.domain == ops::kKilnDomain && node.op_type.rfind("Fused", 0) == 0 ? node.op_type.substr(5)
+                                                                                          : node.op_type;
+  FusionDecision d{node.name, op, action, reason};
   auto it = decision_index_.find(node.name);
   if (it == decision_index_.end()) {
     decision_index_[node.name] = report.decisions.size();
@@ -45,7 +49,9 @@ FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
   // BatchNormalization nodes no pass could fold run as one per-channel affine
   // pass (or with batch statistics in training mode).
   for (const ir::Node* n : graph.order()) {
-    if (n->op_type != "BatchNormalization" || !n->domain.empty() || ctx.has_decision(*n)) continue;
+    bool bn = (n->op_type == "BatchNormalization" && n->domain.empty()) ||
+              (n->op_type == "FusedBatchNormalization" && n->domain == ops::kKilnDomain);
+    if (!bn || ctx.has_decision(*n)) continue;
     if (ops::batchnorm_is_training(*n)) {
       ctx.decide(*n, "kept", "training mode: it normalizes with batch statistics");
       continue;
@@ -53,8 +59,9 @@ FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
     const ir::Value* x = n->inputs.empty() ? nullptr : n->inputs[0];
     std::string from = !x ? "nothing" : x->producer ? x->producer->op_type + " '" + x->producer->name + "'"
                                       : x->is_graph_input ? "graph input '" + x->name + "'" : "a constant";
-    ctx.decide(*n, "kept", "runs as a per-channel affine: its input comes from " + from +
-                               ", which BN cannot fold into");
+    ctx.decide(*n, "kept", "runs as a per-channel affine" +
+                               std::string(n->domain.empty() ? "" : " with its activation fused") +
+                               ": its input comes from " + from + ", which BN cannot fold into");
   }
   for (const auto& d : ctx.report.decisions)
   {
