@@ -82,19 +82,10 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
 }  // namespace
 
 bool fold_batchnorm_into_conv(PassContext& ctx) {
-  bool changed = false;
-  for (bool again = true; again;) {
-    again = false;
-    for (ir::Node* n : ctx.graph.order()) {
-      if (n->op_type != "BatchNormalization" || !n->domain.empty()) continue;
-      if (try_fold(ctx, n)) {
-        ctx.graph.finalize();
-        changed = again = true;
-        break;
-      }
-    }
-  }
-  return changed;
+  return rewrite_each(ctx, [&](ir::Node* n) {
+    if (n->op_type != "BatchNormalization" || !n->domain.empty()) return false;
+    return try_fold(ctx, n);
+  });
 }
 
 }  // namespace kiln::passes

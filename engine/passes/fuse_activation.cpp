@@ -77,18 +77,7 @@ bool try_silu(PassContext& ctx, ir::Node* mul) {
 }  // namespace
 
 bool fuse_activations(PassContext& ctx) {
-  bool changed = false;
-  for (bool again = true; again;) {
-    again = false;
-    for (ir::Node* n : ctx.graph.order()) {
-      if (try_silu(ctx, n) || try_activation(ctx, n)) {
-        ctx.graph.finalize();
-        changed = again = true;
-        break;
-      }
-    }
-  }
-  return changed;
+  return rewrite_each(ctx, [&](ir::Node* n) { return try_silu(ctx, n) || try_activation(ctx, n); });
 }
 
 }  // namespace kiln::passes

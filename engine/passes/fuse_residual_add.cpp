@@ -43,18 +43,7 @@ bool try_fuse(PassContext& ctx, ir::Node* add) {
 }  // namespace
 
 bool fuse_residual_adds(PassContext& ctx) {
-  bool changed = false;
-  for (bool again = true; again;) {
-    again = false;
-    for (ir::Node* n : ctx.graph.order()) {
-      if (try_fuse(ctx, n)) {
-        ctx.graph.finalize();
-        changed = again = true;
-        break;
-      }
-    }
-  }
-  return changed;
+  return rewrite_each(ctx, [&](ir::Node* n) { return try_fuse(ctx, n); });
 }
 
 }  // namespace kiln::passes

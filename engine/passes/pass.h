@@ -3,6 +3,7 @@
 // what it did and what it refused, and why.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ struct PassContext {
  private:
   std::map<std::string, size_t> decision_index_;
 };
+
+// Calls try_rewrite on nodes in topological order; after each rewrite (it
+// returned true) the graph is re-finalized and the scan starts over, until a
+// whole scan rewrites nothing. Returns whether anything was rewritten.
+bool rewrite_each(PassContext& ctx, const std::function<bool(ir::Node*)>& try_rewrite);
 
 // Each pass sweeps the graph once and returns true when it changed it.
 // The graph is finalized (producers/consumers valid) when a pass starts.

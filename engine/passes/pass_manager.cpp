@@ -24,6 +24,21 @@ void PassContext::warn(const std::string& message) {
   report.warnings.push_back(message);
 }
 
+bool rewrite_each(PassContext& ctx, const std::function<bool(ir::Node*)>& try_rewrite) {
+  bool changed = false;
+  for (bool again = true; again;) {
+    again = false;
+    for (ir::Node* n : ctx.graph.order()) {
+      if (try_rewrite(n)) {
+        ctx.graph.finalize();
+        changed = again = true;
+        break;
+      }
+    }
+  }
+  return changed;
+}
+
 FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
   PassContext ctx{graph};
   ctx.report.enabled = true;
