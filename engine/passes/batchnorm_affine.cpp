@@ -94,6 +94,33 @@ void audit_subnormals(PassContext& ctx, const ir::Node& bn, const Tensor& folded
              " are subnormal floats (slow on many CPUs, and imprecise)");
 }
 
+bool gemm_c_per_column(const Tensor* c, int64_t n) {
+  return !c || c->numel() == 1 || (c->rank() == 1 && c->numel() == n) ||
+         (c->rank() == 2 && c->shape()[0] == 1 && c->shape()[1] == n);
+}
+
+void rewrite_as_gemm(PassContext& ctx, ir::Node* mm, Tensor b, Tensor c) {
+  ir::Value* bv = ctx.graph.add_constant(mm->name + ".folded_weight", std::move(b));
+  ir::Value* cv = ctx.graph.add_constant(mm->name + ".folded_bias", std::move(c));
+  if (mm->op_type != "Gemm") {
+    mm->op_type = "Gemm";
+    mm->attributes.clear();
+  }
+  mm->inputs.resize(3);
+  mm->inputs[1] = bv;
+  mm->inputs[2] = cv;
+  ir::Attribute one;
+  one.kind = ir::Attribute::Kind::Float;
+  one.f = 1.0f;
+  mm->attributes["beta"] = one;
+  if (mm->opset < 7) {  // Gemm broadcasts C only when asked, before opset 7
+    ir::Attribute yes;
+    yes.kind = ir::Attribute::Kind::Int;
+    yes.i = 1;
+    mm->attributes["broadcast"] = yes;
+  }
+}
+
 void absorb_batchnorm(PassContext& ctx, ir::Node* producer, ir::Node* bn) {
   ir::Value* y = bn->outputs[0];
   producer->outputs[0] = y;

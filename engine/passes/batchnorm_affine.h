@@ -31,6 +31,13 @@ const Tensor* constant_f32(const ir::Value* v);
 // Warns when folded values turned subnormal (they were normal before).
 void audit_subnormals(PassContext& ctx, const ir::Node& bn, const Tensor& folded, const char* what);
 
+// Whether a Gemm's C is the same for every row (absent, scalar, [N], [1, N]),
+// so that a per-column fold can absorb it.
+bool gemm_c_per_column(const Tensor* c, int64_t n);
+// Turns a Gemm or MatMul node into Gemm(A, b, c) with beta = 1 (and, before
+// opset 7, broadcast = 1): the shape every Gemm/MatMul fold ends in.
+void rewrite_as_gemm(PassContext& ctx, ir::Node* mm, Tensor b, Tensor c);
+
 // Rewires: `producer` now writes BN's output, BN goes away.
 void absorb_batchnorm(PassContext& ctx, ir::Node* producer, ir::Node* bn);
 

@@ -82,9 +82,7 @@ bool fold_into_gemm(PassContext& ctx, ir::Node* bn, ir::Node* mm, const BatchNor
   if (is_gemm && mm->has_input(2)) {
     c = constant_f32(mm->inputs[2]);
     if (!c) return refuse("its C is not a float32 constant");
-    bool per_column = c->numel() == 1 || (c->rank() == 1 && c->numel() == n) ||
-                      (c->rank() == 2 && c->shape()[0] == 1 && c->shape()[1] == n);
-    if (!per_column) return refuse("its C has shape " + shape_to_string(c->shape()) + ", which varies along M");
+    if (!gemm_c_per_column(c, n)) return refuse("its C has shape " + shape_to_string(c->shape()) + ", which varies along M");
   }
   Tensor b2(DType::Float32, b->shape());
   Tensor c2(DType::Float32, {n});
@@ -101,24 +99,8 @@ bool fold_into_gemm(PassContext& ctx, ir::Node* bn, ir::Node* mm, const BatchNor
     c2.data_as<float>()[j] = static_cast<float>(beta * cj + alpha * tb[j]);
   }
   audit_subnormals(ctx, *bn, b2, "weights");
-  if (!is_gemm) {
-    mm->op_type = "Gemm";
-    mm->attributes.clear();
-  }
-  mm->inputs.resize(3);
+  rewrite_as_gemm(ctx, mm, std::move(b2), std::move(c2));
   mm->inputs[0] = bn->inputs[0];
-  mm->inputs[1] = ctx.graph.add_constant(mm->name + ".folded_weight", std::move(b2));
-  mm->inputs[2] = ctx.graph.add_constant(mm->name + ".folded_bias", std::move(c2));
-  ir::Attribute one;
-  one.kind = ir::Attribute::Kind::Float;
-  one.f = 1.0f;
-  mm->attributes["beta"] = one;
-  if (mm->opset < 7) {
-    ir::Attribute yes;
-    yes.kind = ir::Attribute::Kind::Int;
-    yes.i = 1;
-    mm->attributes["broadcast"] = yes;
-  }
   return true;
 }
 

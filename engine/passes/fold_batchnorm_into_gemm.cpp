@@ -46,9 +46,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
   if (is_gemm && mm->has_input(2)) {
     c = constant_f32(mm->inputs[2]);
     if (!c) return refuse("its C is not a float32 constant");
-    bool per_column = c->numel() == 1 || (c->rank() == 1 && c->numel() == n) ||
-                      (c->rank() == 2 && c->shape()[0] == 1 && c->shape()[1] == n);
-    if (!per_column) return refuse("its C has shape " + shape_to_string(c->shape()) + ", which varies along M");
+    if (!gemm_c_per_column(c, n)) return refuse("its C has shape " + shape_to_string(c->shape()) + ", which varies along M");
   }
 
   Tensor b2(DType::Float32, b->shape());
@@ -67,26 +65,9 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
   audit_subnormals(ctx, *bn, b2, "weights");
   audit_subnormals(ctx, *bn, c2, "biases");
 
-  ir::Value* bv = ctx.graph.add_constant(mm->name + ".folded_weight", std::move(b2));
-  ir::Value* cv = ctx.graph.add_constant(mm->name + ".folded_bias", std::move(c2));
-  if (!is_gemm) {
-    mm->op_type = "Gemm";
-    mm->attributes.clear();
-  }
-  mm->inputs.resize(3);
-  mm->inputs[1] = bv;
-  mm->inputs[2] = cv;
-  ir::Attribute one;
-  one.kind = ir::Attribute::Kind::Float;
-  one.f = 1.0f;
-  mm->attributes["beta"] = one;
-  if (mm->opset < 7) {  // Gemm broadcasts C only when asked, before opset 7
-    ir::Attribute yes;
-    yes.kind = ir::Attribute::Kind::Int;
-    yes.i = 1;
-    mm->attributes["broadcast"] = yes;
-  }
-  ctx.decide(*bn, "folded into " + target, is_gemm ? "columns of B and C scaled" : "MatMul became Gemm with scaled B and a bias");
+  const bool was_gemm = is_gemm;
+  rewrite_as_gemm(ctx, mm, std::move(b2), std::move(c2));
+  ctx.decide(*bn, "folded into " + target, was_gemm ? "columns of B and C scaled" : "MatMul became Gemm with scaled B and a bias");
   absorb_batchnorm(ctx, mm, bn);
   return true;
 }

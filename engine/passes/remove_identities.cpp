@@ -35,41 +35,32 @@ bool is_passthrough(const ir::Node& n, std::string* why_not) {
 }  // namespace
 
 bool remove_identities(PassContext& ctx) {
-  bool changed = false;
-  // Removing a node invalidates the order; restart the scan after each one.
-  for (bool again = true; again;) {
-    again = false;
-    for (ir::Node* n : ctx.graph.order()) {
-      std::string why_not;
-      if (!is_passthrough(*n, &why_not)) {
-        if (!why_not.empty()) ctx.decide(*n, "kept", why_not);
-        continue;
-      }
-      if (!n->has_input(0) || !n->has_output(0)) continue;
-      ir::Value* in = n->inputs[0];
-      ir::Value* out = n->outputs[0];
-      if (out->is_graph_output) {
-        // The output's name is part of the interface: let the input's
-        // producer write it directly, when that changes nothing else.
-        if (!in->producer || in->is_graph_output || in->is_graph_input) {
-          ctx.decide(*n, "kept", "it copies a graph input or output to a graph output");
-          continue;
-        }
-        ir::Node* p = in->producer;
-        for (ir::Value*& o : p->outputs)
-          if (o == in) o = out;
-        ctx.graph.replace_uses(in, out);
-      } else {
-        ctx.graph.replace_uses(out, in);
-      }
-      ctx.decide(*n, "removed", n->op_type == "Identity" ? "identity" : "dropout is the identity at inference");
-      ctx.graph.remove_node(n);
-      ctx.graph.finalize();
-      changed = again = true;
-      break;
+  return rewrite_each(ctx, [&](ir::Node* n) {
+    std::string why_not;
+    if (!is_passthrough(*n, &why_not)) {
+      if (!why_not.empty()) ctx.decide(*n, "kept", why_not);
+      return false;
     }
-  }
-  return changed;
+    if (!n->has_input(0) || !n->has_output(0)) return false;
+    ir::Value* in = n->inputs[0];
+    ir::Value* out = n->outputs[0];
+    if (out->is_graph_output) {
+      // The output's name is part of the interface: let the input's producer
+      // write it directly, when that changes nothing else.
+      if (!in->producer || in->is_graph_output || in->is_graph_input) {
+        ctx.decide(*n, "kept", "it copies a graph input or output to a graph output");
+        return false;
+      }
+      for (ir::Value*& o : in->producer->outputs)
+        if (o == in) o = out;
+      ctx.graph.replace_uses(in, out);
+    } else {
+      ctx.graph.replace_uses(out, in);
+    }
+    ctx.decide(*n, "removed", n->op_type == "Identity" ? "identity" : "dropout is the identity at inference");
+    ctx.graph.remove_node(n);
+    return true;
+  });
 }
 
 }  // namespace kiln::passes
