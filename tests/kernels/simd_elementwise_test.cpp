@@ -60,6 +60,17 @@ TYPED_TEST(SimdElementwise, BinaryInPlace) {
   EXPECT_EQ(a, want);
 }
 
+TYPED_TEST(SimdElementwise, SigmoidKeepsTinyResults) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  // e^−100 / (1 + e^−100) is subnormal in float32: not flushed to 0, no overflow of e^100.
+  const float x[2] = {-100.f, 100.f};
+  float y[2];
+  activation_f32{}(Arch{}, ActParams{Act::Sigmoid, 0, 0}, x, y, 2);
+  EXPECT_EQ(y[0], std::exp(-100.f) / (1 + std::exp(-100.f)));
+  EXPECT_EQ(y[1], 1.f);
+}
+
 // The activations in double: the definitions the ops document.
 double act_ref(const ActParams& p, double x) {
   auto clamp01 = [](double v) { return v < 0 ? 0.0 : (v > 1 ? 1.0 : v); };
@@ -113,7 +124,7 @@ TYPED_TEST(SimdElementwise, ActivationsMatchTheirDefinitions) {
   }
   // NaN stays NaN for the selecting kinds, as in the scalar ops.
   const float nan = std::nanf("");
-  for (Act k : {Act::Relu, Act::LeakyRelu, Act::Clip, Act::HardSigmoid}) {
+  for (Act k : {Act::Relu, Act::LeakyRelu, Act::Clip, Act::HardSigmoid, Act::Sigmoid, Act::SiLU}) {
     float out = 0;
     activation_f32{}(Arch{}, ActParams{k, 0.f, 1.f}, &nan, &out, 1);
     EXPECT_TRUE(std::isnan(out)) << "kind " << int(k);

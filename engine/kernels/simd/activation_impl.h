@@ -9,6 +9,21 @@
 
 namespace kiln::simd::detail {
 
+// 1 / (1 + e^−x) as e / (1 + e) for x < 0, e = e^−|x|: exp never overflows,
+// and tiny results (down to the subnormals) keep their value, as in the
+// scalar op.
+template <class B>
+inline B sigmoid_vec(B x) noexcept {
+  const B one(1.f);
+  // xsimd's exp flushes results below the normal range to 0; for t < −80,
+  // e^t = e^(t + 64·ln 2) · 2^−64 keeps the subnormal ones.
+  const B t = -xsimd::abs(x);
+  const auto tiny = t < B(-80.f);
+  const B e = xsimd::exp(xsimd::select(tiny, t + B(44.3614195558365f), t)) * xsimd::select(tiny, B(0x1p-64f), one);
+  const B r = one / (one + e);
+  return xsimd::select(x >= B(0.f), r, e * r);
+}
+
 // act(x) on one vector. Comparisons are written as selects so that NaN
 // behaves as in the scalar definitions (a NaN compares false).
 template <Act K, class B>
@@ -25,7 +40,7 @@ inline B act_vec(B x, float alpha, float beta) noexcept {
     const B t = xsimd::select(x < lo, lo, x);
     return xsimd::select(t > hi, hi, t);
   } else if constexpr (K == Act::Sigmoid) {
-    return one / (one + xsimd::exp(-x));
+    return sigmoid_vec(x);
   } else if constexpr (K == Act::HardSigmoid) {
     const B v = xsimd::fma(B(alpha), x, B(beta));
     return xsimd::select(v < zero, zero, xsimd::select(v > one, one, v));
@@ -35,7 +50,7 @@ inline B act_vec(B x, float alpha, float beta) noexcept {
   } else if constexpr (K == Act::Tanh) {
     return xsimd::tanh(x);
   } else if constexpr (K == Act::SiLU) {
-    return x / (one + xsimd::exp(-x));
+    return x * sigmoid_vec(x);
   } else if constexpr (K == Act::Softplus) {
     return xsimd::select(x > zero, x, zero) + xsimd::log1p(xsimd::exp(-xsimd::abs(x)));
   } else if constexpr (K == Act::Mish) {
