@@ -5,6 +5,7 @@
 #include <limits>
 #include <numbers>
 
+#include "kernels/simd/activation.h"
 #include "ops/elementwise_internal.h"
 
 namespace kiln::ops {
@@ -12,6 +13,62 @@ namespace kiln::ops {
 namespace {
 
 using namespace elementwise;
+
+// ---- float32 SIMD path ------------------------------------------------------
+
+// The profile name of the SIMD activation kernel on this CPU.
+const char* activation_kernel_name() {
+  static const std::string name = std::string("activation_f32_") + simd::best_arch_name();
+  return name.c_str();
+}
+
+// y = act(x) over a float32 tensor with the SIMD kernel, split over threads.
+void activation_simd(ComputeContext& ctx, const simd::ActParams& p, const Tensor& x, Tensor& y, int64_t grain) {
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  auto kernel = simd::dispatch(simd::activation_f32{});
+  runtime::parallel_for(x.numel(), grain, [&](int64_t b, int64_t e) { kernel(p, xp + b, yp + b, e - b); });
+  ctx.set_kernel(activation_kernel_name());
+}
+
+// add_unary (elementwise_internal.h) with a float32 fast path: act_of(node)
+// gives the SIMD activation; other dtypes run the reference function.
+template <bool Ints, class Make, class ActOf>
+void add_activation(OpRegistry& r, const char* name, int since, int until, DTypes types, Make make, ActOf act_of,
+                    int64_t grain = kGrain) {
+  OpSchema s;
+  s.op_type = name;
+  s.since_version = since;
+  s.until_version = until;
+  s.min_inputs = s.max_inputs = 1;
+  s.infer = [types, make](InferContext& ctx) {
+    check_dtype(ctx, 0, types);
+    make(ctx.node());
+    ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
+  };
+  s.compute = [make, act_of, grain](ComputeContext& ctx) {
+    const Tensor& x = ctx.input(0);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+    if (x.dtype() == DType::Float32) {
+      make(ctx.node());  // validates attributes as the reference path does
+      activation_simd(ctx, act_of(ctx.node()), x, y, grain);
+      return;
+    }
+    auto f = make(ctx.node());
+    auto run = [&](auto tag) {
+      using T = decltype(tag);
+      unary_apply(x.data_as<T>(), y.data_as<T>(), x.numel(), [&f](T v) { return static_cast<T>(f(v)); }, grain);
+    };
+    if constexpr (Ints) dispatch_numeric(x.dtype(), ctx, run);
+    else dispatch_float(x.dtype(), ctx, run);
+  };
+  r.add(std::move(s));
+}
+
+// act_of for an activation without attributes.
+auto simd_act(simd::Act kind) {
+  return [kind](const ir::Node&) { return simd::ActParams{kind, 0.f, 0.f}; };
+}
 
 // Sigmoid 1 / (1 + e^-x) = e^x / (1 + e^x), written with e = e^-|x| so that
 // exp never overflows, and without a data-dependent branch around exp.
@@ -37,14 +94,17 @@ T clamp01(T v) {
 void add_relu_family(OpRegistry& r) {
   // Relu: y = max(0, x) (NaN stays NaN); signed integers from opset 14.
   auto relu = plain([](auto x) { return x < 0 ? decltype(x)(0) : x; });
-  add_unary<false>(r, "Relu", 1, 13, kFloats, relu);
-  add_unary<true>(r, "Relu", 14, 1000, kFloats + kSigned, relu);
+  add_activation<false>(r, "Relu", 1, 13, kFloats, relu, simd_act(simd::Act::Relu));
+  add_activation<true>(r, "Relu", 14, 1000, kFloats + kSigned, relu, simd_act(simd::Act::Relu));
 
   // LeakyRelu: y = x for x >= 0, alpha·x otherwise.
-  add_unary<false>(r, "LeakyRelu", 1, 1000, kFloats, [](const ir::Node& n) {
-    float alpha = n.attr_float("alpha", 0.01f);
-    return [alpha](auto x) { return x >= 0 ? x : static_cast<decltype(x)>(alpha) * x; };
-  });
+  add_activation<false>(
+      r, "LeakyRelu", 1, 1000, kFloats,
+      [](const ir::Node& n) {
+        float alpha = n.attr_float("alpha", 0.01f);
+        return [alpha](auto x) { return x >= 0 ? x : static_cast<decltype(x)>(alpha) * x; };
+      },
+      [](const ir::Node& n) { return simd::ActParams{simd::Act::LeakyRelu, n.attr_float("alpha", 0.01f), 0.f}; });
 
   // Elu: y = x for x >= 0, alpha·(e^x − 1) otherwise.
   add_unary<false>(r, "Elu", 1, 1000, kFloats, [](const ir::Node& n) {
@@ -85,34 +145,42 @@ void add_relu_family(OpRegistry& r) {
 }
 
 void add_smooth_family(OpRegistry& r) {
-  add_unary<false>(r, "Sigmoid", 1, 1000, kFloats, plain([](auto x) { return sigmoid(x); }), kGrainCostly);
-  add_unary<false>(r, "Tanh", 1, 1000, kFloats, plain([](auto x) { return std::tanh(x); }), kGrainCostly);
+  add_activation<false>(r, "Sigmoid", 1, 1000, kFloats, plain([](auto x) { return sigmoid(x); }),
+                        simd_act(simd::Act::Sigmoid), kGrainCostly);
+  add_activation<false>(r, "Tanh", 1, 1000, kFloats, plain([](auto x) { return std::tanh(x); }),
+                        simd_act(simd::Act::Tanh), kGrainCostly);
   add_unary<false>(r, "Erf", 9, 1000, kFloats, plain([](auto x) { return std::erf(x); }), kGrainCostly);
-  add_unary<false>(r, "Softplus", 1, 1000, kFloats, plain([](auto x) { return softplus(x); }), kGrainCostly);
+  add_activation<false>(r, "Softplus", 1, 1000, kFloats, plain([](auto x) { return softplus(x); }),
+                        simd_act(simd::Act::Softplus), kGrainCostly);
   // Softsign: x / (1 + |x|).
   add_unary<false>(r, "Softsign", 1, 1000, kFloats,
                    plain([](auto x) { return x / (decltype(x)(1) + std::fabs(x)); }));
   // Mish: x·tanh(softplus(x)).
-  add_unary<false>(r, "Mish", 18, 1000, kFloats, plain([](auto x) { return x * std::tanh(softplus(x)); }),
-                   kGrainCostly);
+  add_activation<false>(r, "Mish", 18, 1000, kFloats, plain([](auto x) { return x * std::tanh(softplus(x)); }),
+                        simd_act(simd::Act::Mish), kGrainCostly);
 
   // HardSigmoid: max(0, min(1, alpha·x + beta)).
-  add_unary<false>(r, "HardSigmoid", 1, 1000, kFloats, [](const ir::Node& n) {
-    float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
-    return [alpha, beta](auto x) {
-      using T = decltype(x);
-      return clamp01(T(alpha) * x + T(beta));
-    };
-  });
+  add_activation<false>(
+      r, "HardSigmoid", 1, 1000, kFloats,
+      [](const ir::Node& n) {
+        float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+        return [alpha, beta](auto x) {
+          using T = decltype(x);
+          return clamp01(T(alpha) * x + T(beta));
+        };
+      },
+      [](const ir::Node& n) {
+        return simd::ActParams{simd::Act::HardSigmoid, n.attr_float("alpha", 0.2f), n.attr_float("beta", 0.5f)};
+      });
   // HardSwish: x·max(0, min(1, x/6 + 1/2)).
-  add_unary<false>(r, "HardSwish", 14, 1000, kFloats, plain([](auto x) {
+  add_activation<false>(r, "HardSwish", 14, 1000, kFloats, plain([](auto x) {
     using T = decltype(x);
     return x * clamp01(x / T(6) + T(0.5));
-  }));
+  }), simd_act(simd::Act::HardSwish));
 
   // Gelu: x·Φ(x) = x/2·(1 + erf(x/√2)); approximate="tanh":
   // x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-  add_unary<false>(r, "Gelu", 20, 1000, kFloats, [](const ir::Node& n) {
+  add_activation<false>(r, "Gelu", 20, 1000, kFloats, [](const ir::Node& n) {
     std::string approx = n.attr_string("approximate", "none");
     if (approx != "none" && approx != "tanh")
       throw Error(n.describe() + ": attribute approximate must be \"none\" or \"tanh\", got \"" + approx + "\"");
@@ -125,6 +193,10 @@ void add_smooth_family(OpRegistry& r) {
       }
       return T(0.5) * x * (T(1) + std::erf(x * static_cast<T>(std::numbers::sqrt2 / 2)));
     };
+  }, [](const ir::Node& n) {
+    // The SIMD forms avoid the cancellation in 1 + erf / 1 + tanh for x ≪ 0 (activation_impl.h).
+    const bool use_tanh = n.attr_string("approximate", "none") == "tanh";
+    return simd::ActParams{use_tanh ? simd::Act::GeluTanh : simd::Act::Gelu, 0.f, 0.f};
   }, kGrainCostly);
 }
 
@@ -176,6 +248,10 @@ void add_clip(OpRegistry& r) {
     using T = decltype(lo);
     const Tensor& x = ctx.input(0);
     Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+    if constexpr (std::is_same_v<T, float>) {
+      activation_simd(ctx, simd::ActParams{simd::Act::Clip, lo, hi}, x, y, kGrain);
+      return;
+    }
     unary_apply(x.data_as<T>(), y.data_as<T>(), x.numel(), [lo, hi](T v) {
       T t = v < lo ? lo : v;
       return t > hi ? hi : t;

@@ -20,6 +20,7 @@
 
 #include "kernels/reference/conv.h"
 #include "kernels/reference/conv_transpose.h"
+#include "ops/conv_depthwise.h"
 #include "ops/op_util.h"
 
 namespace kiln::ops {
@@ -271,6 +272,8 @@ void compute_conv(ComputeContext& ctx, bool transpose) {
   ir::Shape bs = b ? known(b->shape()) : ir::Shape::unknown();
   Geometry g = resolve(ctx.node(), transpose, known(x.shape()), known(w.shape()), b ? &bs : nullptr);
   Tensor& y = ctx.allocate_output(0, x.dtype(), g.out.dims);
+  // Depthwise float32: the direct SIMD kernel (ops/conv_depthwise.cpp) when it covers the geometry.
+  if (!transpose && x.dtype() == DType::Float32 && run_depthwise_f32(ctx, g.conv, x, w, b, y)) return;
   if (x.dtype() == DType::Float32) run_kernel<float>(transpose, g.conv, x, w, b, y);
   else run_kernel<double>(transpose, g.conv, x, w, b, y);
 }

@@ -4,10 +4,13 @@
 // how the work is split over threads.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "kernels/reference/normalization.h"
+#include "kernels/simd/affine.h"
+#include "kernels/simd/reduce.h"
 #include "ops/batchnorm_mode.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
@@ -137,6 +140,42 @@ void infer_batchnorm(InferContext& ctx) {
     ctx.set_output(i, i <= 2 ? ctx.input(3).dtype : ctx.input(0).dtype, stat);
 }
 
+// Batch mean and population variance per channel of an N×C×S tensor (two
+// passes: mean, then squared deviations), parallel over channels.
+template <class T>
+void batch_moments(const T* x, int64_t N, int64_t C, int64_t S, std::vector<double>& mu, std::vector<double>& sigma2) {
+  runtime::parallel_for(C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const kernels::ref::Moments m = kernels::ref::group_moments(x + c * S, N, C * S, S);
+      mu[c] = m.mean;
+      sigma2[c] = m.var;
+    }
+  });
+}
+
+// float32: the same two passes with the SIMD row sums; each channel's runs are
+// summed in a fixed order, so results do not depend on the thread count.
+void batch_moments(const float* x, int64_t N, int64_t C, int64_t S, std::vector<double>& mu,
+                   std::vector<double>& sigma2) {
+  auto sum = simd::dispatch(simd::sum_f32{});
+  auto sq = simd::dispatch(simd::sum_sq_dev_f32{});
+  runtime::parallel_for(C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* xc = x + c * S;
+      const double count = static_cast<double>(N * S);
+      if (count == 0) {
+        mu[c] = sigma2[c] = std::numeric_limits<double>::quiet_NaN();
+        continue;
+      }
+      double s1 = 0, s2 = 0;
+      for (int64_t n = 0; n < N; ++n) s1 += sum(xc + n * C * S, S);
+      mu[c] = s1 / count;
+      for (int64_t n = 0; n < N; ++n) s2 += sq(xc + n * C * S, S, static_cast<float>(mu[c]));
+      sigma2[c] = s2 / count;
+    }
+  });
+}
+
 template <class T>
 void batchnorm_typed(ComputeContext& ctx, bool training) {
   const ir::Node& n = ctx.node();
@@ -166,15 +205,7 @@ void batchnorm_typed(ComputeContext& ctx, bool training) {
 
   // Per-channel statistics: the given ones, or the batch's (parallel over channels).
   std::vector<double> mu = mean, sigma2 = var;
-  if (training) {
-    runtime::parallel_for(C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        const kernels::ref::Moments m = kernels::ref::group_moments(x + c * S, N, C * S, S);
-        mu[c] = m.mean;
-        sigma2[c] = m.var;
-      }
-    });
-  }
+  if (training) batch_moments(x, N, C, S, mu, sigma2);
   std::vector<double> s(C), t(C);
   for (int64_t c = 0; c < C; ++c) {
     s[c] = scale[c] / std::sqrt(sigma2[c] + eps);
@@ -183,9 +214,20 @@ void batchnorm_typed(ComputeContext& ctx, bool training) {
 
   Tensor& yt = ctx.allocate_output(0, xt.dtype(), xs);
   T* y = yt.data_as<T>();
-  runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) kernels::ref::affine_run(x + r * S, y + r * S, S, s[r % C], t[r % C]);
-  });
+  if constexpr (std::is_same_v<T, float>) {
+    // float32: y = s·x + t per channel plane with the SIMD affine kernel.
+    static const std::string name = std::string("affine_f32_") + simd::best_arch_name();
+    auto affine = simd::dispatch(simd::affine_f32{});
+    runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        affine(x + r * S, y + r * S, S, static_cast<float>(s[r % C]), static_cast<float>(t[r % C]));
+    });
+    ctx.set_kernel(name.c_str());
+  } else {
+    runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) kernels::ref::affine_run(x + r * S, y + r * S, S, s[r % C], t[r % C]);
+    });
+  }
   if (!training) {
     // Only reached with extra outputs when the session forces inference mode:
     // the statistics are then the given ones, unchanged.

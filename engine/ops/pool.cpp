@@ -11,9 +11,12 @@
 //   VALID:          out = floor((in − dk) / stride) + 1, no padding.
 // (With auto_pad, ceil_mode does not change the size: both of the spec's formulas agree.)
 #include <algorithm>
+#include <limits>
+#include <string>
 #include <tuple>
 
 #include "kernels/reference/pool.h"
+#include "kernels/simd/reduce.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
 
@@ -251,6 +254,26 @@ void compute_global_pool(ComputeContext& ctx) {
   int64_t plane_size = planes > 0 ? x.numel() / planes : 0;
   if (kind == PoolKind::Max && plane_size == 0 && planes > 0) ctx.fail("GlobalMaxPool over an empty spatial extent");
   Tensor& y = ctx.allocate_output(0, x.dtype(), out);
+  if (x.dtype() == DType::Float32 && plane_size > 0) {
+    static const std::string name = std::string(kind == PoolKind::Max ? "global_max_f32_" : "global_avg_f32_") +
+                                    simd::best_arch_name();
+    const float* xp = x.data_as<float>();
+    float* yp = y.data_as<float>();
+    runtime::parallel_for(planes, plane_grain(plane_size), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const float* xs = xp + p * plane_size;
+        if constexpr (kind == PoolKind::Max) {
+          // The reference starts from lowest(): an all −inf (or NaN) plane gives lowest().
+          const float m = simd::dispatch(simd::max_f32{})(xs, plane_size);
+          yp[p] = m > std::numeric_limits<float>::lowest() ? m : std::numeric_limits<float>::lowest();
+        } else {
+          yp[p] = static_cast<float>(simd::dispatch(simd::sum_f32{})(xs, plane_size) / static_cast<double>(plane_size));
+        }
+      }
+    });
+    ctx.set_kernel(name.c_str());
+    return;
+  }
   auto run = [&](auto tag) {
     using T = decltype(tag);
     runtime::parallel_for(planes, plane_grain(plane_size), [&](int64_t b, int64_t e) {

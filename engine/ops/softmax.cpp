@@ -7,7 +7,11 @@
 // (inner = 1 for the old form); see kernels/reference/softmax.h.
 #include "ops/softmax.h"
 
+#include <algorithm>
+#include <string>
+
 #include "kernels/reference/softmax.h"
+#include "kernels/simd/reduce.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
 
@@ -50,6 +54,18 @@ void compute_softmax(ComputeContext& ctx, bool log) {
   SoftmaxView v = softmax_view(ctx, x.shape());
   Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
   if (x.numel() == 0) return;
+  if (x.dtype() == DType::Float32 && v.inner == 1) {
+    // Over the last (contiguous) axis: one SIMD row kernel call per row.
+    static const std::string name = std::string("softmax_row_f32_") + simd::best_arch_name();
+    const float* xp = x.data_as<float>();
+    float* yp = y.data_as<float>();
+    auto kernel = simd::dispatch(simd::softmax_row_f32{});
+    runtime::parallel_for(v.outer, std::max<int64_t>(1, (int64_t{1} << 14) / v.n), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) kernel(xp + o * v.n, yp + o * v.n, v.n, log);
+    });
+    ctx.set_kernel(name.c_str());
+    return;
+  }
   int64_t items = kernels::ref::softmax_items(v.outer, v.inner);
   int64_t per_item = v.n * std::min(v.inner, kernels::ref::kSoftmaxBlock);
   int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / per_item);

@@ -1,0 +1,92 @@
+#include "ops/conv_depthwise.h"
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "kernels/simd/dwconv.h"
+#include "ops/fused.h"
+#include "runtime/parallel.h"
+
+namespace kiln::ops {
+
+namespace {
+
+// The kernel name for profiles: dwconv<K>x<K>[s2]_<arch>, made once.
+const char* kernel_name(int k, int stride) {
+  static const std::array<std::string, 4> names = [] {
+    const std::string arch = simd::best_arch_name();
+    return std::array<std::string, 4>{"dwconv3x3_" + arch, "dwconv3x3s2_" + arch, "dwconv5x5_" + arch,
+                                      "dwconv5x5s2_" + arch};
+  }();
+  return names[(k == 5 ? 2 : 0) + (stride == 2 ? 1 : 0)].c_str();
+}
+
+// The fused activation as the SIMD kernels name it.
+simd::ActParams act_params(const FusedEpilogue& e) {
+  simd::ActParams a;
+  a.alpha = e.alpha;
+  a.beta = e.beta;
+  switch (e.kind) {
+    case FusedEpilogue::None: a.kind = simd::Act::None; break;
+    case FusedEpilogue::Relu: a.kind = simd::Act::Relu; break;
+    case FusedEpilogue::Clip: a.kind = simd::Act::Clip; break;
+    case FusedEpilogue::LeakyRelu: a.kind = simd::Act::LeakyRelu; break;
+    case FusedEpilogue::Sigmoid: a.kind = simd::Act::Sigmoid; break;
+    case FusedEpilogue::HardSigmoid: a.kind = simd::Act::HardSigmoid; break;
+    case FusedEpilogue::HardSwish: a.kind = simd::Act::HardSwish; break;
+    case FusedEpilogue::Tanh: a.kind = simd::Act::Tanh; break;
+    case FusedEpilogue::SiLU: a.kind = simd::Act::SiLU; break;
+  }
+  return a;
+}
+
+}  // namespace
+
+bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,
+                       const Tensor* b, Tensor& y) {
+  if (s.kernel.size() != 2 || s.group != s.in_channels || s.out_channels != s.in_channels) return false;
+  if (s.kernel[0] != s.kernel[1] || s.strides[0] != s.strides[1] || s.dilations[0] != 1 || s.dilations[1] != 1)
+    return false;
+  simd::DwConvParams p;
+  p.H = s.in_spatial[0];
+  p.W = s.in_spatial[1];
+  p.OH = s.out_spatial[0];
+  p.OW = s.out_spatial[1];
+  p.kernel = static_cast<int>(s.kernel[0]);
+  p.stride = static_cast<int>(s.strides[0]);
+  p.pad_top = s.pads_begin[0];
+  p.pad_left = s.pads_begin[1];
+  if (!simd::dwconv2d_supported(p)) return false;
+
+  // The epilogue of a kiln.FusedConv node (none on a plain Conv). A residual
+  // of the wrong shape is left to the fused wrapper, which reports it.
+  const FusedEpilogue e = FusedEpilogue::of(ctx.node());
+  const Tensor* z = e.residual_input ? ctx.residual() : nullptr;
+  const bool fused = e.kind != FusedEpilogue::None || z;
+  if (z && z->shape() != y.shape()) return false;
+  p.act = act_params(e);
+
+  const float* xp = x.data_as<float>();
+  const float* wp = w.data_as<float>();
+  const float* bp = b ? b->data_as<float>() : nullptr;
+  const float* zp = z ? z->data_as<float>() : nullptr;
+  float* yp = y.data_as<float>();
+  const int64_t C = s.in_channels, isz = p.H * p.W, osz = p.OH * p.OW, K2 = int64_t{p.kernel} * p.kernel;
+  const int64_t work_floats = simd::dwconv2d_workspace_floats(p);
+  auto kernel = simd::dispatch(simd::dwconv2d_f32{});
+  // One task per (image, channel) plane; each plane is computed the same way
+  // whatever the split.
+  runtime::parallel_for(s.batch * C, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> work(static_cast<size_t>(work_floats));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t c = t % C;
+      kernel(p, xp + t * isz, wp + c * K2, bp ? bp[c] : 0.f, zp ? zp + t * osz : nullptr, yp + t * osz, work.data());
+    }
+  });
+  ctx.set_kernel(kernel_name(p.kernel, p.stride));
+  if (fused) ctx.mark_epilogue_applied();
+  return true;
+}
+
+}  // namespace kiln::ops

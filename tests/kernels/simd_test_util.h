@@ -1,0 +1,67 @@
+// Typed-test plumbing for the SIMD kernels: every compiled arch, each test
+// skipped where the CPU lacks the arch; guarded buffers.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/simd/arch.h"
+
+namespace kiln::simd::testing_util {
+
+#if defined(__x86_64__)
+using Archs = ::testing::Types<xsimd::avx512f, xsimd::fma3<xsimd::avx2>, xsimd::sse2>;
+#elif defined(__aarch64__)
+using Archs = ::testing::Types<xsimd::neon64>;
+#endif
+
+struct ArchNames {
+  template <class T>
+  static std::string GetName(int) {
+    return T::name();
+  }
+};
+
+#define KILN_SKIP_UNLESS_ARCH(Arch) \
+  if (!::kiln::simd::arch_available<Arch>()) GTEST_SKIP() << Arch::name() << " not available on this CPU"
+
+// A float buffer of n elements between two guard regions of a sentinel value.
+class Guarded {
+ public:
+  static constexpr int64_t kGuard = 37;
+  static constexpr float kSentinel = -12345.f;
+  explicit Guarded(int64_t n, float fill = kSentinel)
+      : n_(n), buf_(static_cast<size_t>(n + 2 * kGuard), kSentinel) {
+    std::fill(data(), data() + n, fill);
+  }
+  float* data() { return buf_.data() + kGuard; }
+  const float* data() const { return buf_.data() + kGuard; }
+  float& operator[](int64_t i) { return data()[i]; }
+  float operator[](int64_t i) const { return data()[i]; }
+  int64_t size() const { return n_; }
+  bool guards_intact() const {
+    for (int64_t i = 0; i < kGuard; ++i)
+      if (buf_[i] != kSentinel || buf_[kGuard + n_ + i] != kSentinel) return false;
+    return true;
+  }
+
+ private:
+  int64_t n_;
+  std::vector<float> buf_;
+};
+
+// Deterministic values in [lo, hi).
+inline std::vector<float> ramp(int64_t n, float lo, float hi, uint32_t seed = 1) {
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t s = seed * 2654435761u + 12345u;
+  for (auto& e : v) {
+    s = s * 1664525u + 1013904223u;
+    e = lo + (hi - lo) * static_cast<float>(s >> 8) / static_cast<float>(1u << 24);
+  }
+  return v;
+}
+
+}  // namespace kiln::simd::testing_util
