@@ -79,7 +79,7 @@ FusedEpilogue FusedEpilogue::of(const ir::Node& n) {
 double FusedEpilogue::apply(double x) const {
   switch (kind) {
     case None: return x;
-    case Relu: return x > 0 ? x : 0.0;
+    case Relu: return x < 0 ? 0.0 : x;  // NaN stays NaN, as in the Relu op
     case Clip: return std::min(std::max(x, static_cast<double>(alpha)), static_cast<double>(beta));
     case LeakyRelu: return x < 0 ? alpha * x : x;
     case Sigmoid: return 1.0 / (1.0 + std::exp(-x));
