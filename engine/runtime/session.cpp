@@ -43,10 +43,10 @@ class SessionImpl {
   const FusionReport& fusion_report() const { return report_; }
   const ir::Graph& graph() const { return *graph_; }
 
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const {
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::vector<NodeProfile>* profile = nullptr) const {
     validate(inputs);
     std::vector<Tensor> result;
-    arena_->execute([&] { result = executor_->run(inputs); });
+    arena_->execute([&] { result = executor_->run(inputs, profile); });
     return result;
   }
 
@@ -138,6 +138,11 @@ std::vector<Tensor> Session::run(const std::vector<std::pair<std::string, Tensor
   for (size_t i = 0; i < infos.size(); ++i)
     if (ordered[i].empty()) throw Error("input '" + infos[i].name + "' is not given");
   return impl_->run(ordered);
+}
+
+std::vector<Tensor> Session::run_profiled(const std::vector<Tensor>& inputs, std::vector<NodeProfile>& profile) const {
+  profile.clear();
+  return impl_->run(inputs, &profile);
 }
 
 void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const {

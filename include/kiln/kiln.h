@@ -148,6 +148,18 @@ struct FusionReport {
   std::vector<std::string> warnings;  // numeric audit and mode overrides
 };
 
+// Where one node's time went in one run (Session::run_profiled).
+struct NodeProfile {
+  std::string name;     // node name as in the model (may be empty)
+  std::string op_type;  // "Conv", or "kiln.FusedConv" for kiln's own domain
+  std::string kernel;   // the kernel the op chose ("reference" unless it says otherwise)
+  std::vector<std::vector<int64_t>> input_shapes;   // present inputs, in order
+  std::vector<std::vector<int64_t>> output_shapes;  // present outputs, in order
+  double start_ms = 0;     // from the start of the run
+  double duration_ms = 0;
+  double flops = 0;        // floating-point operations, 0 where the op does not say
+};
+
 namespace detail {
 class SessionImpl;
 }
@@ -180,6 +192,9 @@ class Session {
   // and shape is written in place (so it may wrap caller memory); an empty slot,
   // or one of another dtype/shape, is replaced by an engine-allocated tensor.
   void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const;
+  // Like run(), and fills `profile` with one entry per node in execution order.
+  // Timing is off in plain run(), which pays nothing for it.
+  std::vector<Tensor> run_profiled(const std::vector<Tensor>& inputs, std::vector<NodeProfile>& profile) const;
 
  private:
   explicit Session(std::shared_ptr<const detail::SessionImpl> impl);
