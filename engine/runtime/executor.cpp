@@ -89,8 +89,8 @@ struct Executor::Plan {
 
 uint64_t Executor::arena_allocations() { return g_arena_allocations.load(std::memory_order_relaxed); }
 
-Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads)
-    : graph_(graph), threads_(threads) {
+Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads, bool memory_plan)
+    : graph_(graph), threads_(threads), memory_plan_(memory_plan) {
   last_use_.assign(graph.values().size(), -1);
   for (const ir::Node* n : graph.order()) {
     Step s{n, schemas[n->id], {}, {}, {}, nullptr, is_elementwise(*n)};
@@ -210,11 +210,14 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, std::vector
   const size_t nv = graph_.values().size();
 
   Signature sig;
-  sig.reserve(inputs.size());
-  for (const Tensor& t : inputs) sig.push_back(t.shape());
-  std::shared_ptr<Plan> plan = find_plan(sig);
+  std::shared_ptr<Plan> plan;
+  if (memory_plan_) {
+    sig.reserve(inputs.size());
+    for (const Tensor& t : inputs) sig.push_back(t.shape());
+    plan = find_plan(sig);
+  }
   std::unique_ptr<Recording> rec;
-  if (!plan) {
+  if (!plan && memory_plan_) {
     rec = std::make_unique<Recording>();
     rec->bytes.assign(nv, 0);
     rec->dtype.assign(nv, DType::Undefined);

@@ -21,7 +21,7 @@ namespace kiln::runtime {
 
 class Executor {
  public:
-  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads);
+  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads, bool memory_plan = true);
   ~Executor();
   // `inputs` in graph.inputs order, already validated. With `profile`, one
   // entry per node is appended (timing costs nothing when it is null).
@@ -51,6 +51,7 @@ class Executor {
   std::vector<Step> steps_;
   std::vector<int> last_use_;  // per value: last step reading it; steps_.size() for graph outputs
   int threads_;
+  bool memory_plan_;
   mutable std::mutex plans_mutex_;
   mutable std::map<Signature, std::shared_ptr<Plan>> plans_;
 };

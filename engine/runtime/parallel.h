@@ -8,18 +8,16 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
-#include <tbb/task_arena.h>
 
 namespace kiln::runtime {
 
 // Calls body(begin, end) on disjoint chunks covering [0, n). Runs inline when
-// n is no larger than `grain`, or when the arena has one thread (a TBB
-// parallel_for there would only add scheduling cost).
+// n is no larger than `grain`.
 template <class Body>
 void parallel_for(int64_t n, int64_t grain, const Body& body) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  if (n <= grain || tbb::this_task_arena::max_concurrency() == 1) {
+  if (n <= grain) {
     body(int64_t{0}, n);
     return;
   }

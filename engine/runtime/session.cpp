@@ -31,7 +31,7 @@ class SessionImpl {
         if (n->op_type == "BatchNormalization" && n->domain.empty()) ++report_.batchnorm_nodes;
     }
     report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
-    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_);
+    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan);
     arena_ = std::make_unique<tbb::task_arena>(threads_);
     for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
     for (const ir::Value* v : graph_->outputs) outputs_.push_back(info(*v));

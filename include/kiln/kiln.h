@@ -121,6 +121,10 @@ struct SessionOptions {
   // (the unfused path).
   bool fusion = true;
   BatchNormMode batchnorm_mode = BatchNormMode::Auto;
+  // Intermediates in one arena per run, laid out once per set of input shapes
+  // (buffers reused, elementwise ops in place). Off: every intermediate is a
+  // fresh heap allocation, freed after its last use.
+  bool memory_plan = true;
   // Limits applied while loading, checked before anything is allocated.
   uint64_t max_initializer_bytes = uint64_t{16} << 30;  // all initializers together
   uint64_t max_tensor_elements = uint64_t{1} << 34;

@@ -78,7 +78,7 @@ TEST(ArenaLayout, BestFitTakesTheSmallestGap) {
 // Conv → Relu → Add(relu, x) → Sigmoid → Reshape → Mul(view, view) with
 // fusion off, so elementwise in-place, views and a graph output made by an
 // elementwise op are all in play.
-Session chain_session(bool fusion, int threads = 1) {
+Session chain_session(bool fusion, int threads = 1, bool memory_plan = true) {
   ModelBuilder b;
   b.input("x", DType::Float32, {-1, 4, 8, 8});
   b.initializer("w", random_f32({4, 4, 3, 3}, 11));
@@ -96,6 +96,7 @@ Session chain_session(bool fusion, int threads = 1) {
   SessionOptions o;
   o.fusion = fusion;
   o.threads = threads;
+  o.memory_plan = memory_plan;
   return b.session(o);
 }
 
@@ -136,6 +137,21 @@ TEST(MemoryPlan, SecondRunAllocatesOnlyGraphOutputs) {
     s.run({random_f32({2, 4, 8, 8}, 4)});
     EXPECT_TRUE(same(second[0], keep));
   }
+}
+
+TEST(MemoryPlan, OffGivesTheSameResultsFromTheHeap) {
+  Session planned = chain_session(false), heap = chain_session(false, 1, false);
+  Tensor x = random_f32({2, 4, 8, 8}, 9);
+  planned.run({x});
+  uint64_t arenas0 = runtime::Executor::arena_allocations();
+  for (int r = 0; r < 2; ++r) {
+    std::vector<Tensor> a = planned.run({x}), b = heap.run({x});
+    for (size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(same(a[k], b[k])) << "output " << k;
+  }
+  uint64_t t0 = detail::tensor_storage_allocations();
+  heap.run({x});
+  EXPECT_GT(detail::tensor_storage_allocations() - t0, 2u) << "without a plan, intermediates come from the heap";
+  EXPECT_EQ(runtime::Executor::arena_allocations() - arenas0, 1u);
 }
 
 TEST(MemoryPlan, NewShapesGetTheirOwnPlan) {

@@ -434,6 +434,7 @@ int run(const kiln::cli::Options& o) {
   kiln::SessionOptions so;
   so.threads = o.threads;
   so.fusion = o.fusion;
+  so.memory_plan = o.memory_plan;
   so.batchnorm_mode = parse_bn_mode(o.bn_mode);
   auto t0 = std::chrono::steady_clock::now();
   kiln::Session session = kiln::Session::load(o.model, so);

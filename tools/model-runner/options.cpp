@@ -42,6 +42,8 @@ Graph optimization:
                         10 iterations when none are given)
   --explain             print every BatchNormalization and fusion decision
   --save-optimized FILE write the optimized graph as a standard ONNX model
+  --no-memory-plan      allocate every intermediate on the heap instead of the planned
+                        per-run arena (for comparison)
   --help                this text
 
 Exit status: 0 success (every compared output within tolerance); 1 an output
@@ -156,6 +158,7 @@ Options parse_options(int argc, char** argv) {
     } else if (a == "--compare-fusion") { no_value(); o.compare_fusion = true; }
     else if (a == "--explain") { no_value(); o.explain = true; }
     else if (a == "--save-optimized") o.save_optimized = next();
+    else if (a == "--no-memory-plan") { no_value(); o.memory_plan = false; }
     else if (a == "--profile") {
       o.profile = next();
       if (o.profile.empty()) throw UsageError{"--profile needs a file name"};
