@@ -1,7 +1,9 @@
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 
+#include "core/tensor_stats.h"
 #include "kiln/kiln.h"
 
 namespace kiln {
@@ -64,7 +66,10 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
 }
 
 namespace {
+std::atomic<uint64_t> g_storage_allocations{0};
+
 std::shared_ptr<void> allocate_zeroed(size_t bytes) {
+  g_storage_allocations.fetch_add(1, std::memory_order_relaxed);
   size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
   void* p = std::aligned_alloc(64, rounded);
@@ -73,6 +78,8 @@ std::shared_ptr<void> allocate_zeroed(size_t bytes) {
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 }  // namespace
+
+uint64_t detail::tensor_storage_allocations() { return g_storage_allocations.load(std::memory_order_relaxed); }
 
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (!dtype_is_supported(dtype)) throw Error("cannot create a tensor of dtype " + dtype_name(dtype));

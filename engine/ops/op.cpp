@@ -1,6 +1,7 @@
 #include "ops/op.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "ops/register.h"
 
@@ -24,8 +25,32 @@ const Tensor& ComputeContext::input(size_t i) const {
   return *inputs_[i];
 }
 
+namespace {
+thread_local const PlannedOutputScope* t_planned = nullptr;
+}  // namespace
+
+PlannedOutputScope::PlannedOutputScope(const ir::Node& node, PlannedOutput* outputs, size_t count)
+    : node_(&node), outputs_(outputs), count_(count), previous_(t_planned) {
+  t_planned = this;
+}
+
+PlannedOutputScope::~PlannedOutputScope() { t_planned = previous_; }
+
 Tensor& ComputeContext::allocate_output(size_t i, DType dtype, std::vector<int64_t> shape) {
   if (i >= outputs_.size()) fail("output " + std::to_string(i) + " does not exist");
+  const PlannedOutputScope* scope = t_planned;
+  if (scope && scope->node_ == &node_ && i < scope->count_) {
+    PlannedOutput& p = scope->outputs_[i];
+    if (p.data && !p.taken && dtype_is_supported(dtype)) {
+      size_t bytes = static_cast<size_t>(checked_numel(shape)) * dtype_size(dtype);
+      if (bytes <= p.bytes) {
+        p.taken = true;
+        if (p.zero && bytes) std::memset(p.data, 0, bytes);
+        outputs_[i] = Tensor::wrap(dtype, std::move(shape), p.data);
+        return outputs_[i];
+      }
+    }
+  }
   outputs_[i] = Tensor(dtype, std::move(shape));
   return outputs_[i];
 }

@@ -50,6 +50,33 @@ struct OpState {
   virtual ~OpState() = default;
 };
 
+// Memory the executor planned for one output of one node (see
+// runtime/memory_plan.h): a slice of the run's arena.
+struct PlannedOutput {
+  void* data = nullptr;
+  size_t bytes = 0;   // capacity; a larger request falls back to the heap
+  bool zero = true;   // false for an in-place output: zeroing would erase the input it overwrites
+  bool taken = false;  // handed out once per run of the node
+};
+
+// While alive, allocate_output on this thread, for outputs of `node`, hands
+// out the planned slices instead of heap memory. Keyed by node rather than by
+// context so that a fused op's inner context (same node) gets them too.
+class PlannedOutputScope {
+ public:
+  PlannedOutputScope(const ir::Node& node, PlannedOutput* outputs, size_t count);
+  ~PlannedOutputScope();
+  PlannedOutputScope(const PlannedOutputScope&) = delete;
+  PlannedOutputScope& operator=(const PlannedOutputScope&) = delete;
+
+ private:
+  const ir::Node* node_;
+  PlannedOutput* outputs_;
+  size_t count_;
+  const PlannedOutputScope* previous_;
+  friend class ComputeContext;
+};
+
 class ComputeContext {
  public:
   ComputeContext(const ir::Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
@@ -80,7 +107,10 @@ class ComputeContext {
   size_t num_outputs() const { return outputs_.size(); }
   // Whether the graph uses output i (optional outputs may be omitted).
   bool output_wanted(size_t i) const { return node_.has_output(i); }
-  // Allocates output i (zeroed) and returns it for writing.
+  // Allocates output i (zeroed) and returns it for writing. Inside a session
+  // the memory is the executor's planned slice; an elementwise op's output may
+  // then be the very buffer of its same-shaped input (in place), so such ops
+  // must read x[i] before writing y[i] and write every element.
   Tensor& allocate_output(size_t i, DType dtype, std::vector<int64_t> shape);
   // Sets output i to an existing tensor (e.g. a view sharing an input's storage).
   void set_output(size_t i, Tensor t);

@@ -31,7 +31,7 @@ class SessionImpl {
         if (n->op_type == "BatchNormalization" && n->domain.empty()) ++report_.batchnorm_nodes;
     }
     report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
-    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_);
+    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan);
     arena_ = std::make_unique<tbb::task_arena>(threads_);
     for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
     for (const ir::Value* v : graph_->outputs) outputs_.push_back(info(*v));
@@ -43,10 +43,10 @@ class SessionImpl {
   const FusionReport& fusion_report() const { return report_; }
   const ir::Graph& graph() const { return *graph_; }
 
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const {
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::vector<NodeProfile>* profile = nullptr) const {
     validate(inputs);
     std::vector<Tensor> result;
-    arena_->execute([&] { result = executor_->run(inputs); });
+    arena_->execute([&] { result = executor_->run(inputs, profile); });
     return result;
   }
 
@@ -138,6 +138,11 @@ std::vector<Tensor> Session::run(const std::vector<std::pair<std::string, Tensor
   for (size_t i = 0; i < infos.size(); ++i)
     if (ordered[i].empty()) throw Error("input '" + infos[i].name + "' is not given");
   return impl_->run(ordered);
+}
+
+std::vector<Tensor> Session::run_profiled(const std::vector<Tensor>& inputs, std::vector<NodeProfile>& profile) const {
+  profile.clear();
+  return impl_->run(inputs, &profile);
 }
 
 void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const {

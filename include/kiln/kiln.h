@@ -121,6 +121,10 @@ struct SessionOptions {
   // (the unfused path).
   bool fusion = true;
   BatchNormMode batchnorm_mode = BatchNormMode::Auto;
+  // Intermediates in one arena per run, laid out once per set of input shapes
+  // (buffers reused, elementwise ops in place). Off: every intermediate is a
+  // fresh heap allocation, freed after its last use.
+  bool memory_plan = true;
   // Limits applied while loading, checked before anything is allocated.
   uint64_t max_initializer_bytes = uint64_t{16} << 30;  // all initializers together
   uint64_t max_tensor_elements = uint64_t{1} << 34;
@@ -146,6 +150,18 @@ struct FusionReport {
   int constants_folded = 0;  // nodes evaluated at load
   std::vector<FusionDecision> decisions;
   std::vector<std::string> warnings;  // numeric audit and mode overrides
+};
+
+// Where one node's time went in one run (Session::run_profiled).
+struct NodeProfile {
+  std::string name;     // node name as in the model (may be empty)
+  std::string op_type;  // "Conv", or "kiln.FusedConv" for kiln's own domain
+  std::string kernel;   // the kernel the op chose ("reference" unless it says otherwise)
+  std::vector<std::vector<int64_t>> input_shapes;   // present inputs, in order
+  std::vector<std::vector<int64_t>> output_shapes;  // present outputs, in order
+  double start_ms = 0;     // from the start of the run
+  double duration_ms = 0;
+  double flops = 0;        // floating-point operations, 0 where the op does not say
 };
 
 namespace detail {
@@ -180,6 +196,9 @@ class Session {
   // and shape is written in place (so it may wrap caller memory); an empty slot,
   // or one of another dtype/shape, is replaced by an engine-allocated tensor.
   void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const;
+  // Like run(), and fills `profile` with one entry per node in execution order.
+  // Timing is off in plain run(), which pays nothing for it.
+  std::vector<Tensor> run_profiled(const std::vector<Tensor>& inputs, std::vector<NodeProfile>& profile) const;
 
  private:
   explicit Session(std::shared_ptr<const detail::SessionImpl> impl);

@@ -462,6 +462,51 @@ TEST_F(Cli, Threads) {
   EXPECT_EQ(JsonReader::parse(j.out).at("threads").number, 5);
 }
 
+// --profile: a Chrome trace with one complete event per node per timed run,
+// nested in its run's event, and the per-op-type table on stderr.
+TEST_F(Cli, ProfileWritesATraceAndATable) {
+  std::string m = relu_model();
+  std::string trace = dir.file("trace.json");
+  Result r = run({m, "--iterations", "3", "--warmup", "0", "--profile", trace, "--json"});
+  ASSERT_EQ(r.code, 0) << show(r);
+  EXPECT_TRUE(contains(r.err, "op type")) << r.err;
+  EXPECT_TRUE(contains(r.err, "Relu")) << r.err;
+  EXPECT_EQ(JsonReader::parse(r.out).at("iterations").number, 3);  // profiled runs are the timed runs
+  Json t = JsonReader::parse(read_file(trace));
+  const Json& events = t.at("traceEvents");
+  int runs = 0, nodes = 0;
+  double run_start = 0, run_end = 0;
+  for (const Json& e : events.array) {
+    if (e.at("ph").string != "X") continue;
+    double ts = e.at("ts").number, dur = e.at("dur").number;
+    if (e.at("cat").string == "run") {
+      ++runs;
+      run_start = ts;
+      run_end = ts + dur;
+      continue;
+    }
+    ++nodes;
+    EXPECT_EQ(e.at("name").string, "relu");
+    EXPECT_EQ(e.at("cat").string, "Relu");
+    const Json& args = e.at("args");
+    EXPECT_EQ(args.at("op").string, "Relu");
+    EXPECT_FALSE(args.at("kernel").string.empty());
+    EXPECT_EQ(args.at("input_shapes").array.at(0).array.size(), 2u);
+    EXPECT_EQ(args.at("output_shapes").array.at(0).array.at(1).number, 3);
+    EXPECT_GE(ts, run_start);
+    EXPECT_LE(ts + dur, run_end + 1e-3);
+  }
+  EXPECT_EQ(runs, 3);
+  EXPECT_EQ(nodes, 3);
+
+  Result one = run({m, "--profile", trace});  // no --iterations: one profiled run
+  ASSERT_EQ(one.code, 0) << show(one);
+  EXPECT_TRUE(contains(one.err, "profile over 1 run")) << one.err;
+  Result bad = run({m, "--profile", dir.file("no/such/dir/trace.json")});
+  EXPECT_EQ(bad.code, 2) << show(bad);
+  EXPECT_TRUE(contains(bad.err, "--profile")) << show(bad);
+}
+
 TEST_F(Cli, WarmupAndIterations) {
   std::string m = relu_model();
   Result r = run({m, "--warmup", "2", "--iterations", "7"});

@@ -26,8 +26,13 @@
 #include <map>
 #include <sstream>
 
+#include <cstring>
+#include <thread>
+
+#include "core/tensor_stats.h"
 #include "kiln/kiln.h"
 #include "kiln/tensor_io.h"
+#include "runtime/executor.h"
 #include "support/test_util.h"
 
 namespace fs = std::filesystem;
@@ -210,6 +215,79 @@ class FoldedVsKeptTest : public testing::Test {
   fs::path kept_, folded_;
 };
 
+bool bit_identical(const std::vector<kiln::Tensor>& a, const std::vector<kiln::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t k = 0; k < a.size(); ++k)
+    if (a[k].dtype() != b[k].dtype() || a[k].shape() != b[k].shape() ||
+        std::memcmp(a[k].data(), b[k].data(), a[k].nbytes()) != 0)
+      return false;
+  return true;
+}
+
+// The runtime on a real network: outputs bit-identical for 1, 2 and 3 threads
+// (kernels partition work, never reductions, by thread); the first run (on the
+// heap, recording sizes) and later runs (in the planned arena) identical too,
+// the later ones allocating no tensor but the graph outputs; and two sessions
+// of two threads each, run at the same time from two threads, each giving its
+// serial answer.
+class RuntimeTest : public testing::Test {
+ public:
+  explicit RuntimeTest(fs::path dir) : dir_(std::move(dir)) {}
+  void TestBody() override {
+    auto sets = data_sets(dir_);
+    ASSERT_FALSE(sets.empty());
+    std::vector<kiln::Tensor> inputs = {kiln::load_tensor_file((sets[0] / "input_0.pb").string())};
+    std::vector<std::vector<kiln::Tensor>> by_threads;
+    for (int threads : {1, 2, 3}) {
+      kiln::SessionOptions o;
+      o.threads = threads;
+      kiln::Session s = kiln::Session::load((dir_ / "model.onnx").string(), o);
+      ASSERT_EQ(s.inputs().size(), 1u);
+      std::vector<kiln::Tensor> first = s.run(inputs);
+      uint64_t tensors0 = kiln::detail::tensor_storage_allocations();
+      uint64_t arenas0 = kiln::runtime::Executor::arena_allocations();
+      std::vector<kiln::Tensor> second = s.run(inputs);
+      std::vector<kiln::Tensor> third = s.run(inputs);
+      EXPECT_EQ(kiln::detail::tensor_storage_allocations() - tensors0, 2 * first.size())
+          << threads << " threads: tensors allocated in two planned runs besides their outputs";
+      EXPECT_EQ(kiln::runtime::Executor::arena_allocations() - arenas0, 1u) << threads << " threads";
+      EXPECT_TRUE(bit_identical(first, second)) << threads << " threads: heap run vs arena run";
+      EXPECT_TRUE(bit_identical(second, third)) << threads << " threads: arena runs";
+      by_threads.push_back(std::move(second));
+    }
+    EXPECT_TRUE(bit_identical(by_threads[0], by_threads[1])) << "1 vs 2 threads";
+    EXPECT_TRUE(bit_identical(by_threads[0], by_threads[2])) << "1 vs 3 threads";
+
+    kiln::SessionOptions o;
+    o.threads = 2;
+    kiln::Session a = kiln::Session::load((dir_ / "model.onnx").string(), o);
+    kiln::Session b = kiln::Session::load((dir_ / "model.onnx").string(), o);
+    std::vector<kiln::Tensor> other = {kiln::test::random_f32(inputs[0].shape(), 99u, -1.7f, 1.7f)};
+    std::vector<kiln::Tensor> want_other = a.run(other);
+    std::vector<std::vector<kiln::Tensor>> got(2);
+    std::vector<std::string> errors(2);
+    auto work = [&](int i) {
+      try {
+        const kiln::Session& s = i == 0 ? a : b;
+        const auto& x = i == 0 ? inputs : other;
+        for (int r = 0; r < 3; ++r) got[i] = s.run(x);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    };
+    std::thread t0(work, 0), t1(work, 1);
+    t0.join();
+    t1.join();
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    EXPECT_TRUE(bit_identical(got[0], by_threads[1])) << "session A, run beside session B";
+    EXPECT_TRUE(bit_identical(got[1], want_other)) << "session B, run beside session A";
+  }
+
+ private:
+  fs::path dir_;
+};
+
 // Every model group the build was configured to export has its two main variants (a group
 // whose export failed halfway would otherwise just have fewer tests).
 class AllExportedTest : public testing::Test {
@@ -294,6 +372,8 @@ int main(int argc, char** argv) {
       if (!ends_with(name, kept_suffix) || name.size() == kept_suffix.size()) continue;
       std::string group = name.substr(0, name.size() - kept_suffix.size());
       fs::path folded = root / (group + "_folded");
+      testing::RegisterTest("Runtime", group.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                            [kept]() -> testing::Test* { return new RuntimeTest(kept); });
       if (!fs::exists(folded / "model.onnx")) continue;
       testing::RegisterTest("FoldedVsKept", group.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                             [kept, folded]() -> testing::Test* { return new FoldedVsKeptTest(kept, folded); });

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <iostream>
 #include <optional>
 #include <random>
@@ -256,6 +258,108 @@ std::vector<double> time_runs(const kiln::Session& session, const std::vector<Te
   return lat;
 }
 
+// One profiled run: when it started (ms from the first profiled run) and
+// what each node took.
+struct ProfiledRun {
+  double start_ms = 0, duration_ms = 0;
+  std::vector<kiln::NodeProfile> nodes;
+};
+
+// Runs `iterations` times (after `warmup` plain runs) with per-node timing.
+std::vector<ProfiledRun> profile_runs(const kiln::Session& session, const std::vector<Tensor>& inputs, int warmup,
+                                      int iterations, std::vector<double>& latencies) {
+  for (int i = 0; i < warmup; ++i) session.run(inputs);
+  std::vector<ProfiledRun> runs(static_cast<size_t>(iterations));
+  auto origin = std::chrono::steady_clock::now();
+  for (auto& r : runs) {
+    auto a = std::chrono::steady_clock::now();
+    session.run_profiled(inputs, r.nodes);
+    auto b = std::chrono::steady_clock::now();
+    r.start_ms = std::chrono::duration<double, std::milli>(a - origin).count();
+    r.duration_ms = std::chrono::duration<double, std::milli>(b - a).count();
+    latencies.push_back(r.duration_ms);
+  }
+  return runs;
+}
+
+std::string shapes_json(const std::vector<std::vector<int64_t>>& shapes) {
+  std::string s = "[";
+  for (size_t i = 0; i < shapes.size(); ++i) s += (i ? "," : "") + shape_json(shapes[i]);
+  return s + "]";
+}
+
+// Chrome trace event format: one "X" (complete) event per run and per node,
+// timestamps in microseconds. Runs follow each other on the calling thread,
+// so each run's nodes nest inside its run event on one track.
+void write_trace(const std::string& path, const std::string& model, int threads, const std::vector<ProfiledRun>& runs) {
+  std::ofstream f(path);
+  if (!f) throw kiln::Error("--profile: cannot write " + path);
+  f << "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+  f << "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"kiln " << json_escape(model)
+    << "\"}},\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"runs (" << threads
+    << " intra-op threads)\"}}";
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const ProfiledRun& run = runs[r];
+    double t0 = run.start_ms * 1000.0;
+    f << ",\n{\"name\":\"run " << r << "\",\"cat\":\"run\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":" << json_number(t0)
+      << ",\"dur\":" << json_number(run.duration_ms * 1000.0) << ",\"args\":{\"iteration\":" << r << "}}";
+    for (size_t k = 0; k < run.nodes.size(); ++k) {
+      const kiln::NodeProfile& n = run.nodes[k];
+      std::string name = n.name.empty() ? n.op_type + " #" + std::to_string(k) : n.name;
+      f << ",\n{\"name\":\"" << json_escape(name) << "\",\"cat\":\"" << json_escape(n.op_type)
+        << "\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":" << json_number(t0 + n.start_ms * 1000.0)
+        << ",\"dur\":" << json_number(n.duration_ms * 1000.0) << ",\"args\":{\"op\":\"" << json_escape(n.op_type)
+        << "\",\"kernel\":\"" << json_escape(n.kernel) << "\",\"input_shapes\":" << shapes_json(n.input_shapes)
+        << ",\"output_shapes\":" << shapes_json(n.output_shapes);
+      if (n.flops > 0)
+        f << ",\"gflop\":" << json_number(n.flops / 1e9)
+          << ",\"gflop_per_s\":" << json_number(n.duration_ms > 0 ? n.flops / (n.duration_ms * 1e6) : 0);
+      f << "}}";
+    }
+  }
+  f << "\n]}\n";
+  if (!f) throw kiln::Error("--profile: error writing " + path);
+}
+
+// Per op type over all profiled runs, most expensive first.
+void print_op_table(std::ostream& log, const std::vector<ProfiledRun>& runs) {
+  struct Row {
+    std::string op;
+    int64_t calls = 0;
+    double ms = 0, flops = 0, flop_ms = 0;  // flop_ms: time of the calls whose flops are known
+  };
+  std::map<std::string, Row> rows;
+  double total = 0;
+  for (const auto& run : runs)
+    for (const auto& n : run.nodes) {
+      Row& r = rows[n.op_type];
+      r.op = n.op_type;
+      ++r.calls;
+      r.ms += n.duration_ms;
+      total += n.duration_ms;
+      if (n.flops > 0) {
+        r.flops += n.flops;
+        r.flop_ms += n.duration_ms;
+      }
+    }
+  std::vector<Row> sorted;
+  for (auto& [k, r] : rows) sorted.push_back(r);
+  std::sort(sorted.begin(), sorted.end(), [](const Row& a, const Row& b) { return a.ms > b.ms; });
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %8s %12s %7s %11s %9s\n", "op type", "calls", "total ms", "share", "avg ms",
+                "GFLOP/s");
+  log << "profile over " << runs.size() << " run" << (runs.size() == 1 ? "" : "s") << ":\n" << line;
+  for (const Row& r : sorted) {
+    std::string rate = r.flops > 0 && r.flop_ms > 0 ? json_number(r.flops / (r.flop_ms * 1e6)) : "-";
+    std::snprintf(line, sizeof line, "%-28s %8lld %12.3f %6.1f%% %11.4f %9s\n", r.op.c_str(),
+                  static_cast<long long>(r.calls), r.ms, total > 0 ? 100.0 * r.ms / total : 0.0,
+                  r.ms / static_cast<double>(r.calls), rate.c_str());
+    log << line;
+  }
+  std::snprintf(line, sizeof line, "%-28s %8s %12.3f\n", "all nodes", "", total);
+  log << line;
+}
+
 kiln::BatchNormMode parse_bn_mode(const std::string& m) {
   if (m == "inference") return kiln::BatchNormMode::Inference;
   if (m == "training") return kiln::BatchNormMode::Training;
@@ -330,6 +434,7 @@ int run(const kiln::cli::Options& o) {
   kiln::SessionOptions so;
   so.threads = o.threads;
   so.fusion = o.fusion;
+  so.memory_plan = o.memory_plan;
   so.batchnorm_mode = parse_bn_mode(o.bn_mode);
   auto t0 = std::chrono::steady_clock::now();
   kiln::Session session = kiln::Session::load(o.model, so);
@@ -375,8 +480,18 @@ int run(const kiln::cli::Options& o) {
   }
 
   std::vector<double> lat;
-  if (o.iterations > 0 && !o.compare_fusion)
+  if (!o.profile.empty()) {
+    std::vector<double> profiled_lat;
+    bool timed = o.iterations > 0 && !o.compare_fusion;
+    std::vector<ProfiledRun> runs = profile_runs(session, sets.front().inputs, timed ? (o.warmup < 0 ? 1 : o.warmup) : 0,
+                                                 timed ? o.iterations : 1, profiled_lat);
+    if (timed) lat = profiled_lat;
+    write_trace(o.profile, o.model, session.threads(), runs);
+    print_op_table(std::cerr, runs);
+    std::cerr << "trace written to " << o.profile << "\n";
+  } else if (o.iterations > 0 && !o.compare_fusion) {
     lat = time_runs(session, sets.front().inputs, o.warmup < 0 ? 1 : o.warmup, o.iterations);
+  }
 
   std::optional<FusionComparison> cmp;
   std::vector<std::string> audit;

@@ -24,6 +24,10 @@ expected ones and times it.
                         (defaults 1e-4, 1e-3)
   --output-dir DIR      write outputs as output_<k>.pb (per data folder: DIR/data_<i>/)
   --json                one JSON object on stdout; human-readable text goes to stderr
+  --profile FILE        time every node of the timed runs (one extra run when
+                        --iterations is not given): writes a Chrome trace (open it in
+                        ui.perfetto.dev or chrome://tracing) and prints a per-op-type
+                        table (calls, total ms, share, average ms, GFLOP/s) to stderr
 
 Graph optimization:
   --fusion on|off       fold BatchNormalization into neighbouring Conv/ConvTranspose/
@@ -38,6 +42,8 @@ Graph optimization:
                         10 iterations when none are given)
   --explain             print every BatchNormalization and fusion decision
   --save-optimized FILE write the optimized graph as a standard ONNX model
+  --no-memory-plan      allocate every intermediate on the heap instead of the planned
+                        per-run arena (for comparison)
   --help                this text
 
 Exit status: 0 success (every compared output within tolerance); 1 an output
@@ -152,6 +158,11 @@ Options parse_options(int argc, char** argv) {
     } else if (a == "--compare-fusion") { no_value(); o.compare_fusion = true; }
     else if (a == "--explain") { no_value(); o.explain = true; }
     else if (a == "--save-optimized") o.save_optimized = next();
+    else if (a == "--no-memory-plan") { no_value(); o.memory_plan = false; }
+    else if (a == "--profile") {
+      o.profile = next();
+      if (o.profile.empty()) throw UsageError{"--profile needs a file name"};
+    }
     else if (a.size() > 1 && a[0] == '-') throw UsageError{"unknown option '" + a + "' (see --help)"};
     else if (o.model.empty()) o.model = a;
     else throw UsageError{"unexpected argument '" + a + "' (only one model may be given)"};

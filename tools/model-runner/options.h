@@ -25,6 +25,8 @@ struct Options {
   bool compare_fusion = false;
   bool explain = false;
   std::string save_optimized;
+  std::string profile;
+  bool memory_plan = true;  // Chrome-trace JSON file; empty: no profiling
 };
 
 // Parses argv; throws UsageError with a message on anything malformed.

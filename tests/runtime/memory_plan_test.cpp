@@ -1,0 +1,214 @@
+// Memory planning: arena layout, runs that allocate no tensors once a plan
+// exists for their input shapes, in-place and view lifetimes, and profiles.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "core/tensor_stats.h"
+#include "runtime/executor.h"
+#include "runtime/memory_plan.h"
+#include "support/model_builder.h"
+#include "support/test_util.h"
+
+namespace kiln::test {
+namespace {
+
+using runtime::BufferRequest;
+using runtime::plan_arena;
+
+bool same(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
+TEST(ArenaLayout, BuffersAliveTogetherNeverOverlap) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<BufferRequest> req;
+    int n = 1 + static_cast<int>(rng() % 60);
+    for (int i = 0; i < n; ++i) {
+      int first = static_cast<int>(rng() % 40);
+      req.push_back({1 + rng() % 5000, first, first + static_cast<int>(rng() % 10)});
+    }
+    auto layout = plan_arena(req);
+    ASSERT_EQ(layout.offsets.size(), req.size());
+    size_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+      sum += (req[i].bytes + 63) / 64 * 64;
+      EXPECT_EQ(layout.offsets[i] % runtime::kArenaAlignment, 0u);
+      EXPECT_LE(layout.offsets[i] + req[i].bytes, layout.total);
+      for (int j = 0; j < i; ++j) {
+        bool live_together = req[i].first <= req[j].last && req[j].first <= req[i].last;
+        bool disjoint = layout.offsets[i] + req[i].bytes <= layout.offsets[j] ||
+                        layout.offsets[j] + req[j].bytes <= layout.offsets[i];
+        if (live_together) EXPECT_TRUE(disjoint) << "trial " << trial << ": buffers " << i << " and " << j;
+      }
+    }
+    EXPECT_LE(layout.total, sum);
+  }
+}
+
+TEST(ArenaLayout, ChainReusesMemory) {
+  // a → b → c → d, each dying at the next step: two slots suffice.
+  std::vector<BufferRequest> req = {{1000, 0, 1}, {1000, 1, 2}, {1000, 2, 3}, {1000, 3, 4}};
+  auto layout = plan_arena(req);
+  EXPECT_EQ(layout.total, 2 * 1024u);
+  EXPECT_EQ(layout.offsets[0], layout.offsets[2]);
+  EXPECT_EQ(layout.offsets[1], layout.offsets[3]);
+}
+
+TEST(ArenaLayout, BestFitTakesTheSmallestGap) {
+  // Placed largest first: A@0, H1@4096, B@6144, H2@7680, C@8704. H1 and H2
+  // die after step 1, leaving holes of 2048 and 1024 bytes; a 500-byte
+  // buffer alive at steps 5..6 goes into the tighter hole, not the lower one.
+  std::vector<BufferRequest> req = {
+      {4096, 0, 9}, {2048, 0, 1}, {1536, 0, 9}, {1024, 0, 1}, {512, 0, 9}, {500, 5, 6}};
+  auto layout = plan_arena(req);
+  EXPECT_EQ(layout.offsets[0], 0u);
+  EXPECT_EQ(layout.offsets[1], 4096u);
+  EXPECT_EQ(layout.offsets[2], 6144u);
+  EXPECT_EQ(layout.offsets[3], 7680u);
+  EXPECT_EQ(layout.offsets[4], 8704u);
+  EXPECT_EQ(layout.offsets[5], 7680u);
+  EXPECT_EQ(layout.total, 9216u);
+}
+
+// Conv → Relu → Add(relu, x) → Sigmoid → Reshape → Mul(view, view) with
+// fusion off, so elementwise in-place, views and a graph output made by an
+// elementwise op are all in play.
+Session chain_session(bool fusion, int threads = 1, bool memory_plan = true) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {-1, 4, 8, 8});
+  b.initializer("w", random_f32({4, 4, 3, 3}, 11));
+  b.initializer("shape", make_i64({2}, {-1, 256}));
+  attr(b.node("Conv", {"x", "w"}, {"c"}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node("Relu", {"c"}, {"r"});
+  b.node("Add", {"r", "x"}, {"a"});
+  b.node("Sigmoid", {"a"}, {"s"});
+  b.node("Reshape", {"s", "shape"}, {"v"});
+  b.node("Exp", {"s"}, {"e"});         // s is still viewed by v after this: no in-place over s
+  b.node("Reshape", {"e", "shape"}, {"ev"});
+  b.node("Mul", {"v", "ev"}, {"m"});
+  b.node("Neg", {"m"}, {"out"});
+  b.output("out").output("a");
+  SessionOptions o;
+  o.fusion = fusion;
+  o.threads = threads;
+  o.memory_plan = memory_plan;
+  return b.session(o);
+}
+
+std::vector<Tensor> expected_chain(const Tensor& x, const std::vector<Tensor>& out) {
+  // out[1] is "a" (checked against the heap run); recompute "out" from it.
+  const Tensor& a = out[1];
+  Tensor want(DType::Float32, {x.shape()[0], 256});
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    float s = 1.f / (1.f + std::exp(-a.data_as<float>()[i]));
+    want.data_as<float>()[i] = -(s * std::exp(s));
+  }
+  return {want};
+}
+
+TEST(MemoryPlan, SecondRunAllocatesOnlyGraphOutputs) {
+  for (bool fusion : {false, true}) {
+    Session s = chain_session(fusion);
+    Tensor x = random_f32({2, 4, 8, 8}, 3);
+    std::vector<Tensor> first = s.run({x});  // records and plans
+    uint64_t tensors0 = detail::tensor_storage_allocations();
+    uint64_t arenas0 = runtime::Executor::arena_allocations();
+    std::vector<Tensor> second = s.run({x});  // takes the arena
+    uint64_t tensors1 = detail::tensor_storage_allocations();
+    uint64_t arenas1 = runtime::Executor::arena_allocations();
+    EXPECT_EQ(arenas1 - arenas0, 1u) << "fusion " << fusion << ": the first planned run allocates its arena";
+    EXPECT_EQ(tensors1 - tensors0, 2u) << "fusion " << fusion << ": only the two graph outputs";
+    std::vector<Tensor> third = s.run({x});
+    EXPECT_EQ(runtime::Executor::arena_allocations(), arenas1) << "the arena is reused";
+    EXPECT_EQ(detail::tensor_storage_allocations() - tensors1, 2u);
+    for (size_t k = 0; k < first.size(); ++k) {
+      EXPECT_TRUE(same(first[k], second[k])) << "output " << k;
+      EXPECT_TRUE(same(first[k], third[k])) << "output " << k;
+    }
+    std::vector<Tensor> want = expected_chain(x, first);
+    EXPECT_EQ(compare_tensors(second[0], want[0], 1e-6, 1e-5), "");
+    // Outputs are the caller's: the next run must not change them.
+    Tensor keep = second[0].clone();
+    s.run({random_f32({2, 4, 8, 8}, 4)});
+    EXPECT_TRUE(same(second[0], keep));
+  }
+}
+
+TEST(MemoryPlan, OffGivesTheSameResultsFromTheHeap) {
+  Session planned = chain_session(false), heap = chain_session(false, 1, false);
+  Tensor x = random_f32({2, 4, 8, 8}, 9);
+  planned.run({x});
+  uint64_t arenas0 = runtime::Executor::arena_allocations();
+  for (int r = 0; r < 2; ++r) {
+    std::vector<Tensor> a = planned.run({x}), b = heap.run({x});
+    for (size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(same(a[k], b[k])) << "output " << k;
+  }
+  uint64_t t0 = detail::tensor_storage_allocations();
+  heap.run({x});
+  EXPECT_GT(detail::tensor_storage_allocations() - t0, 2u) << "without a plan, intermediates come from the heap";
+  EXPECT_EQ(runtime::Executor::arena_allocations() - arenas0, 1u);
+}
+
+TEST(MemoryPlan, NewShapesGetTheirOwnPlan) {
+  Session s = chain_session(false);
+  for (int64_t n : {1, 3, 1, 3, 2}) {
+    Tensor x = random_f32({n, 4, 8, 8}, static_cast<uint32_t>(n));
+    Session fresh = chain_session(false);
+    std::vector<Tensor> want = fresh.run({x});  // a heap run
+    std::vector<Tensor> got = s.run({x});
+    for (size_t k = 0; k < want.size(); ++k) EXPECT_TRUE(same(got[k], want[k])) << "batch " << n << " output " << k;
+  }
+}
+
+TEST(MemoryPlan, ConcurrentRunsEachGetAnArena) {
+  Session s = chain_session(true, 2);
+  std::vector<Tensor> xs, want;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(random_f32({2, 4, 8, 8}, 50 + i));
+    want.push_back(s.run({xs.back()})[0]);
+  }
+  std::atomic<int> bad{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 4; ++t)
+    pool.emplace_back([&, t] {
+      for (int r = 0; r < 100; ++r) {
+        int i = (t + r) % 4;
+        if (!same(s.run({xs[i]})[0], want[i])) ++bad;
+      }
+    });
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Profile, OneEntryPerNodeWithShapesAndFlops) {
+  Session s = chain_session(false);
+  Tensor x = random_f32({2, 4, 8, 8}, 3);
+  std::vector<NodeProfile> p;
+  std::vector<Tensor> out = s.run_profiled({x}, p);
+  ASSERT_EQ(p.size(), 9u);
+  EXPECT_EQ(p[0].op_type, "Conv");
+  EXPECT_EQ(p[0].input_shapes.size(), 2u);
+  EXPECT_EQ(p[0].input_shapes[0], (std::vector<int64_t>{2, 4, 8, 8}));
+  EXPECT_EQ(p[0].output_shapes[0], (std::vector<int64_t>{2, 4, 8, 8}));
+  EXPECT_FALSE(p[0].kernel.empty());
+  // Flops come from the op's schema where it has a count, else 0.
+  const ops::OpSchema* conv = ops::OpRegistry::instance().find("", "Conv", 17);
+  ASSERT_NE(conv, nullptr);
+  if (conv->flops) EXPECT_GT(p[0].flops, 0);
+  else EXPECT_EQ(p[0].flops, 0);
+  double previous_end = 0;
+  for (const auto& n : p) {
+    EXPECT_GE(n.duration_ms, 0);
+    EXPECT_GE(n.start_ms + 1e-9, previous_end) << n.op_type;
+    previous_end = n.start_ms + n.duration_ms;
+  }
+  EXPECT_TRUE(same(out[0], s.run({x})[0]));
+}
+
+}  // namespace
+}  // namespace kiln::test
