@@ -8,3 +8,7 @@
 #include "kernels/simd/affine_impl.h"
 
 KILN_SIMD_AFFINE_INSTANTIATE(KILN_SIMD_ARCH)
+
+#include "kernels/simd/gemm_impl.h"
+
+KILN_SIMD_GEMM_INSTANTIATE(KILN_SIMD_ARCH)
