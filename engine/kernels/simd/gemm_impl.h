@@ -68,8 +68,9 @@ xsimd::batch<float, Arch> activate(xsimd::batch<float, Arch> x, const GemmEpilog
 }
 
 // One vector of the epilogue: v = alpha·acc (+ C) and, after the last K
-// block, + row bias + column bias + residual, then the activation. The
-// pointers address `W` valid floats (the caller pads partial vectors).
+// block, + row bias + column bias + residual. The pointers address `W`
+// valid floats (the caller pads partial vectors). The activation follows in
+// activate_tile.
 template <class Arch>
 xsimd::batch<float, Arch> finish(xsimd::batch<float, Arch> acc, const float* c_old, const float* col_bias,
                                  const float* residual, float row_bias, bool last, const GemmEpilogue& ep) noexcept {
@@ -80,9 +81,29 @@ xsimd::batch<float, Arch> finish(xsimd::batch<float, Arch> acc, const float* c_o
     if (ep.row_bias) x += B(row_bias);
     if (col_bias) x += B::load_unaligned(col_bias);
     if (residual) x += B::load_unaligned(residual);
-    x = activate<Arch>(x, ep);
   }
   return x;
+}
+
+// The activation over the tile just stored (still in L1). Kept out of line:
+// inlined next to the FMA loop, exp/tanh for every accumulator bloat the
+// function until the compiler spills accumulators inside the K loop.
+template <class Arch>
+__attribute__((noinline)) void activate_tile(float* c, int64_t ldc, int64_t mr, int64_t nr,
+                                             const GemmEpilogue& ep) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  for (int64_t i = 0; i < mr; ++i) {
+    float* row = c + i * ldc;
+    int64_t j = 0;
+    for (; j + W <= nr; j += W) activate<Arch>(B::load_unaligned(row + j), ep).store_unaligned(row + j);
+    if (j < nr) {
+      alignas(64) float tmp[W] = {};
+      std::memcpy(tmp, row + j, (nr - j) * sizeof(float));
+      activate<Arch>(B::load_aligned(tmp), ep).store_aligned(tmp);
+      std::memcpy(row + j, tmp, (nr - j) * sizeof(float));
+    }
+  }
 }
 
 // acc[MR][NV] += A micro-panel (kb × MR) · B micro-panel (kb × NR), then the
@@ -125,6 +146,7 @@ void tile(int64_t kb, const float* a, const float* b, float* c, int64_t ldc, int
                      res ? res + i * ep.ld_residual + v * W : nullptr, rb, last, ep)
             .store_unaligned(crow + v * W);
     }
+    if (last && ep.act != GemmActivation::None) activate_tile<Arch>(c, ldc, mr, nr, ep);
     return;
   }
   // Partial tile (the bottom or right edge of C): spill the accumulators and
@@ -149,6 +171,7 @@ void tile(int64_t kb, const float* a, const float* b, float* c, int64_t ldc, int
       std::memcpy(crow + j, out, n * sizeof(float));
     }
   }
+  if (last && ep.act != GemmActivation::None) activate_tile<Arch>(c, ldc, mr, nr, ep);
 }
 
 // A'[i0 : i0+rows, k0 : k0+kb] into ⌈rows/MR⌉ micro-panels (kb × MR, rows
