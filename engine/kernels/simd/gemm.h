@@ -28,9 +28,9 @@ namespace kiln::simd {
 
 enum class GemmActivation { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU };
 
-// Applied to each output element while its tile is in registers, after the
-// last K block: v = alpha·acc (+ C) + row_bias[m] + col_bias[n] + residual[m, n],
-// then the activation (Clip: [act_alpha, act_beta]; LeakyRelu: slope
+// Applied to each output element when its tile leaves the registers, after
+// the last K block: v = alpha·acc (+ C) + row_bias[m] + col_bias[n] + residual[m, n]
+// on the registers, then the activation over the just-stored tile (in L1) (Clip: [act_alpha, act_beta]; LeakyRelu: slope
 // act_alpha; HardSigmoid: max(0, min(1, act_alpha·v + act_beta))).
 struct GemmEpilogue {
   float alpha = 1.f;

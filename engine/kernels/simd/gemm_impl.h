@@ -6,8 +6,10 @@
 //       for each mc-tall row block ic           A block packed (or read prepacked)
 //         for each mr row panel ir              A micro-panel kb × mr: 8 KiB, stays in L1
 //           for each nr column panel jr         B micro-panel streams from L2
-//             mr × nr tile in registers; after the last K block the epilogue
-//             runs on the registers before the single store.
+//             mr × nr tile in registers; alpha, C, the biases and the residual
+//             are added on the registers before the single store, and the
+//             activation (after the last K block) runs over the stored tile
+//             while it is still in L1.
 #pragma once
 
 #include <algorithm>
@@ -46,6 +48,11 @@ constexpr GemmBlocking blocking() {
   const int64_t nc = (kNcCols + T::NR - 1) / T::NR * T::NR;
   return GemmBlocking{T::MR, T::NR, kKc, kMcRows, nc, kMcRows * kKc + kKc * nc + 64};
 }
+
+// GCC 12 flags the _mm512_undefined_ps inside its own AVX-512 max/min/select
+// intrinsics as "maybe uninitialized" here; the lanes it means are never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 template <class Arch>
 xsimd::batch<float, Arch> activate(xsimd::batch<float, Arch> x, const GemmEpilogue& ep) noexcept {
@@ -105,6 +112,7 @@ __attribute__((noinline)) void activate_tile(float* c, int64_t ldc, int64_t mr, 
     }
   }
 }
+#pragma GCC diagnostic pop
 
 // acc[MR][NV] += A micro-panel (kb × MR) · B micro-panel (kb × NR), then the
 // epilogue and the store of the valid mr × nr corner at c (row stride ldc);
