@@ -114,16 +114,18 @@ __attribute__((noinline)) void activate_tile(float* c, int64_t ldc, int64_t mr, 
 }
 #pragma GCC diagnostic pop
 
-// acc[MR][NV] += A micro-panel (kb × MR) · B micro-panel (kb × NR), then the
-// epilogue and the store of the valid mr × nr corner at c (row stride ldc);
-// (row, col) is the tile's position in the whole problem (for biases and the
-// residual).
-template <class Arch>
+// acc[MR][NV] += A micro-panel (kb × MR) · the first NV vectors of the B
+// micro-panel (kb × NR), then the epilogue and the store of the valid
+// mr × nr corner at c (row stride ldc); (row, col) is the tile's position in
+// the whole problem (for biases and the residual). NV < Tile::NV serves
+// narrow right-edge panels (N = 196 = 4·48 + 4 would otherwise spend a
+// sixth of its FMAs on padding).
+template <class Arch, int NV>
 void tile(int64_t kb, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
           bool last, const GemmEpilogue& ep, int64_t row, int64_t col) noexcept {
   using B = xsimd::batch<float, Arch>;
   using T = Tile<Arch>;
-  constexpr int MR = T::MR, NV = T::NV, W = T::W, NR = T::NR;
+  constexpr int MR = T::MR, W = T::W, NR = T::NR;
   B acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -143,7 +145,7 @@ void tile(int64_t kb, const float* a, const float* b, float* c, int64_t ldc, int
 
   const float* res = last && ep.residual ? ep.residual + row * ep.ld_residual + col : nullptr;
   const float* cb = last && ep.col_bias ? ep.col_bias + col : nullptr;
-  if (mr == MR && nr == NR) {  // full tile: the epilogue runs on the registers
+  if (mr == MR && nr == NV * W) {  // full tile: the epilogue runs on the registers
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       float* crow = c + i * ldc;
@@ -180,6 +182,17 @@ void tile(int64_t kb, const float* a, const float* b, float* c, int64_t ldc, int
     }
   }
   if (last && ep.act != GemmActivation::None) activate_tile<Arch>(c, ldc, mr, nr, ep);
+}
+
+// The tile for an nr-wide panel: as few vectors as cover nr.
+template <class Arch>
+void tile_for(int64_t kb, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
+              bool last, const GemmEpilogue& ep, int64_t row, int64_t col) noexcept {
+  constexpr int W = Tile<Arch>::W, NV = Tile<Arch>::NV;
+  if (nr <= W) return tile<Arch, 1>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col);
+  if constexpr (NV >= 3)
+    if (nr <= 2 * W) return tile<Arch, 2>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col);
+  tile<Arch, NV>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col);
 }
 
 // A'[i0 : i0+rows, k0 : k0+kb] into ⌈rows/MR⌉ micro-panels (kb × MR, rows
@@ -236,48 +249,62 @@ void pack_b_block(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t k
 
 // im2col(X)[k0 : k0+kb, j0 : j0+cols] packed like pack_b_block, read straight
 // from X. Each packed row is the kernel tap (c, r, s) over consecutive output
-// positions, i.e. runs along output rows; within a run the input is
-// contiguous at unit stride (a copy between zeroed borders) and strided
-// otherwise.
+// positions, i.e. runs along output rows ("segments", the same for every
+// tap of a panel); within a segment the input is contiguous at unit stride
+// (a copy between zeroed borders) and strided otherwise. Segments are short
+// (OW is 7…56 in CNNs), so plain loops beat memcpy calls here, and the tap
+// index steps incrementally instead of being divided out per row.
 template <class Arch>
 void pack_b_im2col(const Im2col2d& g, int64_t k0, int64_t kb, int64_t j0, int64_t cols, float* dst) noexcept {
   constexpr int NR = Tile<Arch>::NR;
-  const int64_t taps = g.kh * g.kw;
+  int64_t seg_t[NR], seg_len[NR], seg_oh[NR], seg_ow[NR];  // at most NR segments per panel
   for (int64_t jp = 0; jp < cols; jp += NR) {
     const int64_t nr = std::min<int64_t>(NR, cols - jp);
     float* d = dst + jp * kb;
-    const int64_t oh0 = (j0 + jp) / g.OW, ow0 = (j0 + jp) % g.OW;
+    int nseg = 0;
+    for (int64_t t = 0, oh = (j0 + jp) / g.OW, ow = (j0 + jp) % g.OW; t < nr; ++nseg) {
+      seg_t[nseg] = t;
+      seg_len[nseg] = std::min(g.OW - ow, nr - t);
+      seg_oh[nseg] = oh;
+      seg_ow[nseg] = ow;
+      t += seg_len[nseg];
+      ow = 0;
+      ++oh;
+    }
+    int64_t ch = k0 / (g.kh * g.kw), r = (k0 / g.kw) % g.kh, s = k0 % g.kw;
     for (int64_t kk = 0; kk < kb; ++kk) {
-      const int64_t k = k0 + kk, ch = k / taps, r = (k % taps) / g.kw, s = k % g.kw;
       const float* xc = g.x + ch * g.H * g.W;
       float* row = d + kk * NR;
-      int64_t oh = oh0, ow = ow0;
-      for (int64_t t = 0; t < nr;) {
-        const int64_t seg = std::min(g.OW - ow, nr - t);
-        const int64_t ih = oh * g.sh - g.ph + r * g.dh;
-        float* out = row + t;
+      for (int q = 0; q < nseg; ++q) {
+        const int64_t seg = seg_len[q], ih = seg_oh[q] * g.sh - g.ph + r * g.dh;
+        float* out = row + seg_t[q];
         if (ih < 0 || ih >= g.H) {
-          std::fill(out, out + seg, 0.f);
+          for (int64_t u = 0; u < seg; ++u) out[u] = 0.f;
+          continue;
+        }
+        const float* xr = xc + ih * g.W;
+        const int64_t iw0 = seg_ow[q] * g.sw - g.pw + s * g.dw;
+        if (g.sw == 1) {
+          const int64_t lo = std::clamp<int64_t>(-iw0, 0, seg), hi = std::clamp<int64_t>(g.W - iw0, lo, seg);
+          const float* src = xr + iw0;
+          for (int64_t u = 0; u < lo; ++u) out[u] = 0.f;
+          for (int64_t u = lo; u < hi; ++u) out[u] = src[u];
+          for (int64_t u = hi; u < seg; ++u) out[u] = 0.f;
         } else {
-          const float* xr = xc + ih * g.W;
-          const int64_t iw0 = ow * g.sw - g.pw + s * g.dw;
-          if (g.sw == 1) {
-            const int64_t lo = std::clamp<int64_t>(-iw0, 0, seg), hi = std::clamp<int64_t>(g.W - iw0, lo, seg);
-            std::fill(out, out + lo, 0.f);
-            std::memcpy(out + lo, xr + iw0 + lo, (hi - lo) * sizeof(float));
-            std::fill(out + hi, out + seg, 0.f);
-          } else {
-            for (int64_t u = 0; u < seg; ++u) {
-              const int64_t iw = iw0 + u * g.sw;
-              out[u] = iw >= 0 && iw < g.W ? xr[iw] : 0.f;
-            }
+          for (int64_t u = 0; u < seg; ++u) {
+            const int64_t iw = iw0 + u * g.sw;
+            out[u] = iw >= 0 && iw < g.W ? xr[iw] : 0.f;
           }
         }
-        t += seg;
-        ow = 0;
-        ++oh;
       }
-      std::fill(row + nr, row + NR, 0.f);
+      for (int64_t u = nr; u < NR; ++u) row[u] = 0.f;
+      if (++s == g.kw) {  // next tap: (c, r, s) in W's row-major order
+        s = 0;
+        if (++r == g.kh) {
+          r = 0;
+          ++ch;
+        }
+      }
     }
   }
 }
@@ -335,9 +362,9 @@ void sgemm_compute::operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t 
         else gemm_detail::pack_a_block<Arch>(p.a, p.lda, p.trans_a, ic, mcb, k0, kb, wa);
         for (int64_t ir = 0; ir < mcb; ir += T::MR)
           for (int64_t jr = 0; jr < ncb; jr += T::NR)
-            gemm_detail::tile<Arch>(kb, ap + ir * kb, bp + jr * kb, p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
-                                    std::min<int64_t>(T::MR, mcb - ir), std::min<int64_t>(T::NR, ncb - jr), load_c,
-                                    last, p.ep, ic + ir, jc + jr);
+            gemm_detail::tile_for<Arch>(kb, ap + ir * kb, bp + jr * kb, p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                                        std::min<int64_t>(T::MR, mcb - ir), std::min<int64_t>(T::NR, ncb - jr),
+                                        load_c, last, p.ep, ic + ir, jc + jr);
       }
     }
   }
