@@ -273,12 +273,12 @@ void run_kernel(bool transpose, const kernels::ref::ConvShape& s, const Tensor& 
 //    so the GEMM reads it directly.
 //  - otherwise implicit GEMM: the SGEMM packs its B panels straight from X
 //    (simd::Im2col2d). Chosen over a blocked im2col into a per-thread column
-//    buffer because the packed panel is the only copy made: X is read once
-//    per K block into exactly the layout the microkernel streams, while a
-//    column buffer costs a second full pass (X → columns → packed panel)
-//    and K·cols floats of scratch (2304 × 196 for a 3×3 256→256 at 14²).
-//    In kernel_bench the 3×3 layers run within a few % of the 1×1 ones, so
-//    the in-packing gather is not the bottleneck.
+//    buffer because the packed panel is then the only copy: a column buffer
+//    costs the same gather plus a second pass (columns → packed panel, the
+//    copy the 1×1 path makes from X) and K·cols floats of scratch. Measured
+//    with bench/kernel_bench (one Zen 5 core, AVX-512): 3×3 layers reach
+//    173–185 GFLOP/s against 199–208 for 1×1 layers of the same maps, so the
+//    gather costs 10–17 %, and a column buffer could only add to it.
 // Bias, residual and activation run in the GEMM's epilogue.
 //
 // ConvTranspose of one image and group is a GEMM col[Mg·kh·kw, H·W] =
