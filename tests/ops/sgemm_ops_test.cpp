@@ -130,11 +130,12 @@ TEST(SgemmOps, GemmMatchesReference) {
     bool ta, tb;
     std::vector<int64_t> c;
     float alpha, beta;
-    bool const_b;
+    bool const_b, const_a = false;
   };
   const std::vector<C> cases{{false, false, {N}, 1.f, 1.f, true},     {false, true, {1, N}, 0.5f, 2.f, true},
                              {true, false, {M, 1}, 1.f, -1.f, false}, {true, true, {M, N}, 1.5f, 0.25f, true},
-                             {false, true, {1}, 1.f, 1.f, false},     {false, false, {}, 2.f, 0.f, true}};
+                             {false, true, {1}, 1.f, 1.f, false},     {false, false, {}, 2.f, 0.f, true},
+                             {true, false, {N}, 1.f, 1.f, false, true}, {false, true, {M, 1}, 1.f, 1.f, true, true}};
   uint32_t seed = 200;
   for (const C& c : cases) {
     const Tensor a = random_f32(c.ta ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K}, seed++);
@@ -152,15 +153,25 @@ TEST(SgemmOps, GemmMatchesReference) {
     kernels::ref::gemm_f32(c.ta, c.tb, M, N, K, c.alpha, a.data_as<float>(), a.shape()[1], b.data_as<float>(),
                            b.shape()[1], c.beta, wp, N);
     ModelBuilder m(13);
-    m.input("a", DType::Float32, a.shape());
-    std::vector<Tensor> feed{a};
+    std::vector<Tensor> feed;
+    if (c.const_a) {
+      m.initializer("a", a);
+    } else {
+      m.input("a", DType::Float32, a.shape());
+      feed.push_back(a);
+    }
     if (c.const_b) {
       m.initializer("b", b);
     } else {
       m.input("b", DType::Float32, b.shape());
       feed.push_back(b);
     }
-    m.initializer("c", cc);
+    if (feed.empty()) {  // both constant: feed C so the graph keeps an input
+      m.input("c", DType::Float32, cc.shape());
+      feed.push_back(cc);
+    } else {
+      m.initializer("c", cc);
+    }
     auto& n = m.node("Gemm", {"a", "b", "c"}, {"y"});
     attr(n, "transA", int64_t(c.ta));
     attr(n, "transB", int64_t(c.tb));
