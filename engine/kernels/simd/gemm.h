@@ -74,10 +74,11 @@ struct SgemmProblem {
 // Register and cache blocking of one arch: an mr × nr tile of C in
 // registers; kc-deep K blocks; A packed mc rows and B packed nc columns at a
 // time. workspace_floats: the scratch sgemm_compute needs (mc·kc + kc·nc,
-// plus alignment slack).
+// plus alignment slack). width: floats per vector (nr is a multiple).
 struct GemmBlocking {
   int64_t mr, nr, kc, mc, nc;
   int64_t workspace_floats;
+  int64_t width;
 };
 
 struct sgemm_blocking {
@@ -98,8 +99,8 @@ struct sgemm_pack_b {
 };
 
 // Computes C[m0:m1, n0:n1] of problem p on the calling thread. m0 must be a
-// multiple of mr and n0 of nr (packed operands are addressed by panel);
-// workspace holds workspace_floats floats.
+// multiple of mr when A is prepacked and n0 of nr when B is (prepacked
+// operands are addressed by panel); workspace holds workspace_floats floats.
 struct sgemm_compute {
   template <class Arch>
   void operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1,

@@ -46,7 +46,7 @@ template <class Arch>
 constexpr GemmBlocking blocking() {
   using T = Tile<Arch>;
   const int64_t nc = (kNcCols + T::NR - 1) / T::NR * T::NR;
-  return GemmBlocking{T::MR, T::NR, kKc, kMcRows, nc, kMcRows * kKc + kKc * nc + 64};
+  return GemmBlocking{T::MR, T::NR, kKc, kMcRows, nc, kMcRows * kKc + kKc * nc + 64, T::W};
 }
 
 // GCC 12 flags the _mm512_undefined_ps inside its own AVX-512 max/min/select
