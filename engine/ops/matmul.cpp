@@ -16,14 +16,14 @@
 #include <type_traits>
 #include <vector>
 
+#include <tbb/task_arena.h>
+
 #include "kernels/reference/gemm.h"
 #include "kernels/reference/gemm_int.h"
 #include "kernels/simd/gemm_driver.h"
 #include "ops/fast_gemm.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
-
-#include <tbb/task_arena.h>
 
 namespace kiln::ops {
 

@@ -29,7 +29,7 @@ const GemmBlocking& gemm_blocking() {
 
 const char* gemm_kernel_name(const char* prefix) {
   static std::mutex mu;
-  static std::map<std::string, std::string> names;  // node-stable storage
+  static std::map<std::string, std::string> names;  // map nodes never move: the pointers stay valid
   std::lock_guard<std::mutex> lock(mu);
   std::string& s = names[prefix];
   if (s.empty()) s = std::string(prefix) + "_" + best_arch_name();

@@ -1,7 +1,7 @@
 // The threaded face of the packed SGEMM (kernels/simd/gemm.h) on the best
 // arch this CPU runs: weights packed once, and a driver that shares C's
-// panels out over the session's threads. Kept apart from gemm.h so that no
-// per-arch translation unit sees these inline-free baseline helpers.
+// panels out over the session's threads. Baseline code only: kept out of
+// gemm.h, which the per-arch translation units include.
 #pragma once
 
 #include <cstdint>
