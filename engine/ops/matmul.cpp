@@ -1,20 +1,27 @@
-// Gemm and MatMul on the reference GEMM.
+// Gemm and MatMul: float32 on the packed SGEMM (kernels/simd/gemm_driver.h),
+// with a constant operand packed once at session creation; other dtypes on
+// the reference GEMM.
 //
 //   Gemm:   Y[M, N] = alpha · A'·B' + beta · C,  A' = Aᵀ if transA, B' = Bᵀ if transB,
 //           C unidirectionally broadcast to [M, N] (opsets 1–6: only with broadcast=1).
 //   MatMul: numpy.matmul — a 1-D A is [1, K] and a 1-D B is [K, 1] (the added dim
 //           is dropped from the result); leading (batch) dims broadcast.
 //
-// Work is split over blocks of output rows (and batch entries); every output row
-// is computed by the same sequential loop whatever the split, so results do not
-// depend on the thread count.
+// Reference path: work is split over blocks of output rows (and batch
+// entries); every output row is computed by the same sequential loop whatever
+// the split. Fast path: the SGEMM driver splits C into panels and keeps each
+// element's K order fixed. Either way results do not depend on the thread count.
 #include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include <tbb/task_arena.h>
+
 #include "kernels/reference/gemm.h"
 #include "kernels/reference/gemm_int.h"
+#include "kernels/simd/gemm_driver.h"
+#include "ops/fast_gemm.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
 
@@ -25,10 +32,6 @@ namespace {
 // Multiply-adds per parallel task below which splitting is not worth it.
 constexpr int64_t kMinTaskWork = int64_t{1} << 16;
 
-void gemm_kernel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  kernels::ref::gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 void gemm_kernel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
                  const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   kernels::ref::gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -160,10 +163,108 @@ void compute_gemm_typed(ComputeContext& ctx, const GemmAttrs& at) {
                   b.data_as<T>(), b.shape()[1], beta, yp, N, {0}, {0}, {0});
 }
 
+// Constant float32 operands packed once for the SGEMM.
+struct PackedGemmState : OpState {
+  simd::AlignedFloats a, b;          // empty when that operand is not constant
+  int64_t a_rows = -1, a_cols = -1;  // stored shape of the packed operands
+  int64_t b_rows = -1, b_cols = -1;
+};
+
+const Tensor* constant_f32_matrix(const InferContext& ctx, size_t i) {
+  if (!ctx.has_input(i)) return nullptr;
+  const Tensor* t = ctx.input(i).constant;
+  return t && t->dtype() == DType::Float32 && t->rank() == 2 && t->numel() > 0 ? t : nullptr;
+}
+
+std::shared_ptr<const OpState> prepare_gemm(const InferContext& ctx) {
+  const GemmAttrs at = gemm_attrs(ctx.node());
+  auto st = std::make_shared<PackedGemmState>();
+  if (const Tensor* a = constant_f32_matrix(ctx, 0)) {
+    const int64_t M = a->shape()[at.trans_a ? 1 : 0], K = a->shape()[at.trans_a ? 0 : 1];
+    st->a = simd::pack_gemm_a(a->data_as<float>(), a->shape()[1], at.trans_a, M, K);
+    st->a_rows = a->shape()[0];
+    st->a_cols = a->shape()[1];
+  }
+  if (const Tensor* b = constant_f32_matrix(ctx, 1)) {
+    const int64_t N = b->shape()[at.trans_b ? 0 : 1], K = b->shape()[at.trans_b ? 1 : 0];
+    st->b = simd::pack_gemm_b(b->data_as<float>(), b->shape()[1], at.trans_b, K, N);
+    st->b_rows = b->shape()[0];
+    st->b_cols = b->shape()[1];
+  }
+  if (st->a_rows < 0 && st->b_rows < 0) return nullptr;
+  return st;
+}
+
+// Y = alpha·A'·B' + beta·C on the SGEMM. C that is one row ([N], [1, N]) or
+// one column ([M, 1]) becomes the GEMM's column or row bias; any other C is
+// broadcast into Y first and accumulated onto. A kiln.FusedGemm epilogue is
+// applied in the GEMM too.
+void compute_gemm_fast(ComputeContext& ctx, const GemmAttrs& at) {
+  const Tensor &a = ctx.input(0), &b = ctx.input(1);
+  if (a.rank() != 2 || b.rank() != 2)
+    ctx.fail("A and B must be 2-D, got " + shape_to_string(a.shape()) + " and " + shape_to_string(b.shape()));
+  const int64_t M = a.shape()[at.trans_a ? 1 : 0], K = a.shape()[at.trans_a ? 0 : 1];
+  const int64_t N = b.shape()[at.trans_b ? 0 : 1], Kb = b.shape()[at.trans_b ? 1 : 0];
+  if (K != Kb)
+    ctx.fail("inner dimensions differ: A' is " + std::to_string(M) + "x" + std::to_string(K) + ", B' is " +
+             std::to_string(Kb) + "x" + std::to_string(N));
+  Tensor& y = ctx.allocate_output(0, DType::Float32, {M, N});
+  float* yp = y.data_as<float>();
+  simd::SgemmProblem p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  const auto* st = dynamic_cast<const PackedGemmState*>(ctx.state());
+  p.a = a.data_as<float>();
+  p.lda = a.shape()[1];
+  p.trans_a = at.trans_a;
+  if (st && st->a.size() && st->a_rows == a.shape()[0] && st->a_cols == a.shape()[1]) p.packed_a = st->a.data();
+  p.b = b.data_as<float>();
+  p.ldb = b.shape()[1];
+  p.trans_b = at.trans_b;
+  if (st && st->b.size() && st->b_rows == b.shape()[0] && st->b_cols == b.shape()[1]) p.packed_b = st->b.data();
+  p.c = yp;
+  p.ldc = N;
+  p.ep.alpha = at.alpha;
+
+  std::vector<float> scaled;  // beta·C when C is a bias and beta != 1
+  if (ctx.has_input(2) && at.beta != 0.f) {
+    const Tensor& c = ctx.input(2);
+    std::string err = check_gemm_c(c.shape(), M, N, at.broadcast_c);
+    if (!err.empty()) ctx.fail(err);
+    const float* cp = c.data_as<float>();
+    auto bias = [&](int64_t n) {
+      if (at.beta == 1.f) return cp;
+      scaled.assign(cp, cp + n);
+      for (float& v : scaled) v *= at.beta;
+      return static_cast<const float*>(scaled.data());
+    };
+    const std::vector<int64_t>& cs = c.shape();
+    if (c.numel() == N && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1))) {
+      p.ep.col_bias = bias(N);
+    } else if (cs.size() == 2 && cs[0] == M && cs[1] == 1) {
+      p.ep.row_bias = bias(M);
+    } else {
+      const std::vector<int64_t> bst = broadcast_strides(cs, {M, N});
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) yp[m * N + n] = at.beta * cp[m * bst[0] + n * bst[1]];
+      p.ep.accumulate = true;
+    }
+  }
+  const bool fused = gemm_fused_epilogue(ctx, {M, N}, &p.ep);
+  simd::sgemm(p);
+  if (fused) ctx.mark_epilogue_applied();
+  ctx.set_kernel(simd::gemm_kernel_name());
+}
+
 void compute_gemm(ComputeContext& ctx) {
   const GemmAttrs at = gemm_attrs(ctx.node());
   switch (ctx.input(0).dtype()) {
-    case DType::Float32: compute_gemm_typed<float>(ctx, at); break;
+    case DType::Float32:
+      if (ctx.input(1).dtype() != DType::Float32 || (ctx.has_input(2) && ctx.input(2).dtype() != DType::Float32))
+        ctx.fail("A, B and C must share one dtype");
+      compute_gemm_fast(ctx, at);
+      break;
     case DType::Float64: compute_gemm_typed<double>(ctx, at); break;
     default: ctx.fail("dtype " + dtype_name(ctx.input(0).dtype()) + " is not supported (float32, float64)");
   }
@@ -233,6 +334,56 @@ void infer_matmul(InferContext& ctx) {
   ctx.set_output(0, t, known(matmul_out_shape(batch.dims, d)));
 }
 
+std::shared_ptr<const OpState> prepare_matmul(const InferContext& ctx) {
+  const Tensor* b = constant_f32_matrix(ctx, 1);
+  if (!b || !ctx.has_input(0) || ctx.input(0).dtype != DType::Float32) return nullptr;
+  auto st = std::make_shared<PackedGemmState>();
+  st->b = simd::pack_gemm_b(b->data_as<float>(), b->shape()[1], false, b->shape()[0], b->shape()[1]);
+  st->b_rows = b->shape()[0];
+  st->b_cols = b->shape()[1];
+  return st;
+}
+
+// Batch entries on the SGEMM: one threaded GEMM after another, or, when
+// there are many small entries, whole entries shared out over the threads.
+void matmul_fast(ComputeContext& ctx, const MatMulDims& d, const Tensor& a, const Tensor& b, Tensor& y,
+                 const std::vector<int64_t>& a_off, const std::vector<int64_t>& b_off,
+                 const std::vector<int64_t>& y_off) {
+  simd::SgemmProblem p;
+  p.M = d.M;
+  p.N = d.N;
+  p.K = d.K;
+  p.lda = d.K;
+  p.ldb = d.N;
+  p.ldc = d.N;
+  const auto* st = dynamic_cast<const PackedGemmState*>(ctx.state());
+  const bool packed = st && st->b.size() && b.rank() == 2 && st->b_rows == d.K && st->b_cols == d.N;
+  if (packed) p.packed_b = st->b.data();
+  const bool fused = gemm_fused_epilogue(ctx, y.shape(), &p.ep);
+  const float* z = p.ep.residual;
+  const float *ap = a.data_as<float>(), *bp = b.data_as<float>();
+  float* yp = y.data_as<float>();
+  auto entry = [&](size_t i, bool threaded) {
+    simd::SgemmProblem q = p;
+    q.a = ap + a_off[i];
+    q.b = bp + b_off[i];
+    q.c = yp + y_off[i];
+    if (z) q.ep.residual = z + y_off[i];
+    simd::sgemm(q, threaded);
+  };
+  const int64_t nb = static_cast<int64_t>(y_off.size());
+  const int64_t threads = tbb::this_task_arena::max_concurrency();
+  if (nb >= 2 * threads && d.M * d.N * std::max<int64_t>(d.K, 1) < (int64_t{1} << 18)) {
+    runtime::parallel_for(nb, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) entry(static_cast<size_t>(i), false);
+    });
+  } else {
+    for (int64_t i = 0; i < nb; ++i) entry(static_cast<size_t>(i), true);
+  }
+  if (fused) ctx.mark_epilogue_applied();
+  ctx.set_kernel(simd::gemm_kernel_name());
+}
+
 template <class T>
 void compute_matmul_typed(ComputeContext& ctx) {
   const Tensor &a = ctx.input(0), &b = ctx.input(1);
@@ -263,8 +414,12 @@ void compute_matmul_typed(ComputeContext& ctx) {
     }
   }
   // A 1-D A is one row [1, K]; a 1-D B is one column [K, 1] (row stride 1).
-  batched_gemm<T>(false, false, d.M, d.N, d.K, T(1), a.data_as<T>(), d.K, b.data_as<T>(), d.N, T(0),
-                  y.data_as<T>(), d.N, a_off, b_off, y_off);
+  if constexpr (std::is_same_v<T, float>) {
+    matmul_fast(ctx, d, a, b, y, a_off, b_off, y_off);
+  } else {
+    batched_gemm<T>(false, false, d.M, d.N, d.K, T(1), a.data_as<T>(), d.K, b.data_as<T>(), d.N, T(0),
+                    y.data_as<T>(), d.N, a_off, b_off, y_off);
+  }
 }
 
 void compute_matmul(ComputeContext& ctx) {
@@ -291,6 +446,12 @@ void register_matmul_ops(OpRegistry& r) {
   g.min_inputs = g.max_inputs = 3;
   g.infer = infer_gemm;
   g.compute = compute_gemm;
+  g.prepare = prepare_gemm;
+  g.flops = [](const ir::Node& n, const std::vector<const Tensor*>& in, const std::vector<Tensor>& out) {
+    if (in.empty() || !in[0] || out.empty() || in[0]->rank() != 2) return 0.0;
+    const int64_t K = in[0]->shape()[n.attr_int("transA", 0) ? 0 : 1];
+    return 2.0 * static_cast<double>(out[0].numel()) * static_cast<double>(K);  // 2·M·N·K
+  };
   r.add(g);
   g.since_version = 11;
   g.until_version = 1000;
@@ -305,6 +466,11 @@ void register_matmul_ops(OpRegistry& r) {
   m.min_inputs = m.max_inputs = 2;
   m.infer = infer_matmul;
   m.compute = compute_matmul;
+  m.prepare = prepare_matmul;
+  m.flops = [](const ir::Node&, const std::vector<const Tensor*>& in, const std::vector<Tensor>& out) {
+    if (in.empty() || !in[0] || out.empty() || in[0]->rank() == 0) return 0.0;
+    return 2.0 * static_cast<double>(out[0].numel()) * static_cast<double>(in[0]->shape().back());  // 2·M·N·K per entry
+  };
   r.add(std::move(m));
 }
 

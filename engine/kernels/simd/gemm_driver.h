@@ -1,0 +1,48 @@
+// The threaded face of the packed SGEMM (kernels/simd/gemm.h) on the best
+// arch this CPU runs: weights packed once, and a driver that shares C's
+// panels out over the session's threads. Baseline code only: kept out of
+// gemm.h, which the per-arch translation units include.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/simd/gemm.h"
+
+namespace kiln::simd {
+
+// 64-byte aligned floats (packed panels are read with aligned loads).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(size_t n);
+  float* data() { return ptr_.get(); }
+  const float* data() const { return ptr_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const noexcept;
+  };
+  std::unique_ptr<float[], Free> ptr_;
+  size_t size_ = 0;
+};
+
+// Blocking of the arch sgemm runs on (the best this CPU has).
+const GemmBlocking& gemm_blocking();
+// "sgemm_avx512f", "sgemm_fma3<avx2>", … — prefix + "_" + arch name, for
+// profiles. Valid for the life of the program.
+const char* gemm_kernel_name(const char* prefix = "sgemm");
+
+// A' (M×K) or B' (K×N) packed once for every later sgemm (see gemm.h).
+AlignedFloats pack_gemm_a(const float* a, int64_t lda, bool trans, int64_t M, int64_t K);
+AlignedFloats pack_gemm_b(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N);
+
+// Computes problem p. With threaded, C is split into ranges of whole
+// column panels (or row panels when there are too few column panels to go
+// round) over the current task arena with a static partition; the K order
+// of every element is the same whatever the split (gemm.h), so results do not
+// depend on the thread count.
+void sgemm(const SgemmProblem& p, bool threaded = true);
+
+}  // namespace kiln::simd
