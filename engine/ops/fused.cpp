@@ -125,6 +125,8 @@ void register_fused(OpRegistry& r, const std::string& base) {
     if (res) {
       const ValueInfo& z = ctx.input(res);
       if (z.dtype != y.dtype) ctx.fail("residual input has dtype " + dtype_name(z.dtype) + ", not " + dtype_name(y.dtype));
+      ctx.set_output(0, y.dtype, broadcast_shapes(ctx, y.shape, z.shape));
+      return;
     }
     ctx.set_output(0, y.dtype, y.shape);
   };
@@ -147,13 +149,34 @@ void register_fused(OpRegistry& r, const std::string& base) {
     if (y.dtype() != DType::Float32) ctx.fail("fused epilogues support float32 only");
     float* p = y.data_as<float>();
     const float* z = nullptr;
+    FusedEpilogue e = FusedEpilogue::of(n);
     if (res) {
       const Tensor& zt = ctx.input(res);
-      if (zt.shape() != y.shape())
-        ctx.fail("residual input has shape " + shape_to_string(zt.shape()) + ", not " + shape_to_string(y.shape()));
+      if (zt.dtype() != DType::Float32) ctx.fail("residual input is " + dtype_name(zt.dtype()) + ", not float32");
+      if (zt.shape() != y.shape()) {
+        // Only possible when the pass could not see both shapes (free dims):
+        // then the Add broadcasts, exactly as the unfused graph would.
+        std::vector<int64_t> shape = broadcast_dims(ctx, y.shape(), zt.shape());
+        std::vector<int64_t> ys = broadcast_strides(y.shape(), shape), zs = broadcast_strides(zt.shape(), shape);
+        Tensor& o = ctx.allocate_output(0, DType::Float32, shape);
+        const float* zp = zt.data_as<float>();
+        float* op = o.data_as<float>();
+        std::vector<int64_t> idx(shape.size(), 0);
+        for (int64_t i = 0; i < o.numel(); ++i) {
+          int64_t yo = 0, zo = 0;
+          for (size_t d = 0; d < shape.size(); ++d) {
+            yo += idx[d] * ys[d];
+            zo += idx[d] * zs[d];
+          }
+          op[i] = static_cast<float>(e.apply(static_cast<float>(p[yo] + zp[zo])));
+          for (size_t d = shape.size(); d-- > 0;)
+            if (++idx[d] < shape[d]) break;
+            else idx[d] = 0;
+        }
+        return;
+      }
       z = zt.data_as<float>();
     }
-    FusedEpilogue e = FusedEpilogue::of(n);
     runtime::parallel_for(y.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         double v = p[i];

@@ -1,6 +1,7 @@
 // Fuses a residual Add into the epilogue of the Conv that produces one of its
 // operands:   Add(Conv(x), z)  becomes  FusedConv(x, …, z)
-// z must have exactly the Conv output's shape (no broadcasting), the Conv's
+// z must have the Conv output's shape (no broadcasting; where both have free
+// dims the fused kernel checks at run time), the Conv's
 // output no other reader, and the Conv no activation yet (act(conv) + z is
 // not act(conv + z)). A following activation then fuses on top.
 #include "passes/fusion_util.h"
@@ -8,6 +9,16 @@
 namespace kiln::passes {
 
 namespace {
+
+// The Add does not broadcast: every dim is known and equal on both sides, or
+// free on both (then the kernel checks at run time and falls back to a
+// broadcasting epilogue if they differ after all).
+bool same_shape_or_both_free(const ir::Shape& a, const ir::Shape& b) {
+  if (!a.known || !b.known || a.rank() != b.rank()) return false;
+  for (size_t i = 0; i < a.rank(); ++i)
+    if (a.dims[i] != b.dims[i]) return false;  // -1 == -1: both free
+  return true;
+}
 
 bool try_fuse(PassContext& ctx, ir::Node* add) {
   if (add->op_type != "Add" || !add->domain.empty() || add->inputs.size() != 2) return false;
@@ -22,8 +33,8 @@ bool try_fuse(PassContext& ctx, ir::Node* add) {
     else if (has_activation(*p)) why = "Conv '" + p->name + "' already has an activation";
     else if (p->attr_int(ops::kResidualAttr, 0) != 0) why = "Conv '" + p->name + "' already has a residual";
     else if (x->dtype != DType::Float32 || z->dtype != DType::Float32) why = "not float32";
-    else if (!x->shape.fully_known() || !z->shape.fully_known() || x->shape.dims != z->shape.dims)
-      why = "the other operand's shape " + z->shape.str() + " is not the Conv output's " + x->shape.str();
+    else if (!same_shape_or_both_free(x->shape, z->shape))
+      why = "the other operand's shape " + z->shape.str() + " may broadcast against the Conv output's " + x->shape.str();
     else if (z == x) why = "both operands are the Conv output";
     else {
       make_fused(*p);

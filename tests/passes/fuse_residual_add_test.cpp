@@ -56,5 +56,32 @@ TEST(FuseResidualAdd, BroadcastingOperandIsRefused) {
   EXPECT_EQ(r.max_abs_diff, 0.0);
 }
 
+TEST(FuseResidualAdd, FreeDimsThatBroadcastAtRunTimeStayExact) {
+  // Both batch dims are free: the pass fuses, and when the run feeds batch 2
+  // against batch 1 the fused node must broadcast as the Add would.
+  ModelBuilder b(15);
+  b.input("x", DType::Float32, {-1, 4, 5, 5});
+  b.input("z", DType::Float32, {-1, 4, 5, 5});
+  b.initializer("w", random_f32({4, 4, 1, 1}, 1));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  b.node("Add", {"c", "z"}, {"s"}, "add");
+  b.node("Relu", {"s"}, {"y"}, "relu");
+  b.output("y");
+  auto r = check_fusion(b);
+  EXPECT_EQ(r.count("Add"), 0);
+  SessionOptions off;
+  off.fusion = false;
+  Tensor x = random_f32({2, 4, 5, 5}, 3), z = random_f32({1, 4, 5, 5}, 4);
+  auto fused = b.session().run({x, z});
+  auto unfused = b.session(off).run({x, z});
+  ASSERT_EQ(fused[0].shape(), (std::vector<int64_t>{2, 4, 5, 5}));
+  EXPECT_EQ(compare_tensors(fused[0], unfused[0], 1e-5, 1e-5), "");
+  // And the other way round: the residual is the bigger one.
+  auto fused2 = b.session().run({z, x});
+  auto unfused2 = b.session(off).run({z, x});
+  ASSERT_EQ(fused2[0].shape(), (std::vector<int64_t>{2, 4, 5, 5}));
+  EXPECT_EQ(compare_tensors(fused2[0], unfused2[0], 1e-5, 1e-5), "");
+}
+
 }  // namespace
 }  // namespace kiln::test
