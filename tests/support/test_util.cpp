@@ -1,6 +1,7 @@
 #include "support/test_util.h"
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -9,6 +10,24 @@
 namespace kiln::test {
 
 namespace {
+// IEEE binary16 → double, exactly (every half is a double).
+double half_to_double(uint16_t h) {
+  int sign = h >> 15, exp = (h >> 10) & 0x1F, frac = h & 0x3FF;
+  double v;
+  if (exp == 0) v = std::ldexp(frac, -24);                       // zero and subnormals
+  else if (exp == 31) v = frac ? NAN : INFINITY;                  // Inf and NaN
+  else v = std::ldexp(1024 + frac, exp - 25);                     // normal: (1 + f/1024)·2^(e−15)
+  return sign ? -v : v;
+}
+
+// bfloat16 → double: the upper half of a float32.
+double bfloat16_to_double(uint16_t b) {
+  uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 double at(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
     case DType::Float32: return t.data_as<float>()[i];
@@ -21,6 +40,8 @@ double at(const Tensor& t, int64_t i) {
     case DType::UInt32: return t.data_as<uint32_t>()[i];
     case DType::UInt16: return t.data_as<uint16_t>()[i];
     case DType::UInt8: case DType::Bool: return t.data_as<uint8_t>()[i];
+    case DType::Float16: return half_to_double(t.data_as<uint16_t>()[i]);
+    case DType::BFloat16: return bfloat16_to_double(t.data_as<uint16_t>()[i]);
     default: throw Error("compare: unsupported dtype " + dtype_name(t.dtype()));
   }
 }
