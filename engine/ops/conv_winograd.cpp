@@ -55,11 +55,20 @@ bool winograd_geometry(const kernels::ref::ConvShape& s) {
          s.strides[1] == 1 && s.dilations[0] == 1 && s.dilations[1] == 1 && s.in_channels > 0 && s.out_channels > 0;
 }
 
+// The rule, from bench/kernel_bench (winograd/… against conv/…, one Zen 5
+// core, batch 1, 2026-11-26; bench/RESULTS.md), with T = ⌈OH/4⌉·⌈OW/4⌉ tiles
+// per image. Winograd cuts the GEMM's multiply-adds 2.25× but adds
+// transforms costing ∝ (C + M)·T and GEMMs only T wide, so it pays on large
+// maps whatever the channels, and on mid-size maps only with many channels:
+//   wins:  T = 196 (56²): 16→16 1.17×, 64→64 1.44×, 128→32 1.32×;
+//          T = 49 (28²): 128→128 1.35×;  T = 16 (14²): 256→256 1.3×
+//   loses: T = 49: 32→32 0.75×;  T = 16: 128→32 0.74×;  T = 4 (7²): 512→512 0.55×
+// (the last: 36 GEMMs 4 columns wide, each streaming 1 MiB of U).
 bool winograd_preferred(int64_t C, int64_t M, int64_t OH, int64_t OW) {
-  // TODO(measure): placeholder until the kernel bench decides.
-  if (C < 32 || M < 32) return false;
-  if (OH < 0 || OW < 0) return true;
-  return OH * OW >= 14 * 14;
+  if (C < 16 || M < 16) return false;
+  if (OH < 0 || OW < 0) return true;  // decided at run time
+  const int64_t T = ((OH + 3) / 4) * ((OW + 3) / 4);
+  return T >= 196 || (T >= 16 && std::min(C, M) >= 128);
 }
 
 std::shared_ptr<const WinogradWeights> winograd_weights(const float* w, int64_t M, int64_t C) {

@@ -103,6 +103,15 @@ Tensor run_direct(const ops::WinogradWeights& u, const kernels::ref::ConvShape& 
   return y;
 }
 
+TEST(ConvWinograd, RuleFollowsTheMeasurements) {
+  EXPECT_TRUE(ops::winograd_preferred(64, 64, 56, 56));
+  EXPECT_TRUE(ops::winograd_preferred(256, 256, 14, 14));
+  EXPECT_FALSE(ops::winograd_preferred(512, 512, 7, 7));
+  EXPECT_FALSE(ops::winograd_preferred(128, 32, 14, 14));
+  EXPECT_FALSE(ops::winograd_preferred(8, 64, 56, 56));
+  EXPECT_TRUE(ops::winograd_preferred(64, 64, -1, -1));  // shapes unknown at prepare: filters made
+}
+
 TEST(ConvWinograd, MatchesReferenceOnEveryEdge) {
   const std::vector<Case> cases{
       {1, 1, 1, 3, 3, 0, 0, 0, 0},      // one tile, partial (1×1 output)
@@ -148,7 +157,7 @@ TEST(ConvWinograd, MatchesReferenceOnEveryEdge) {
 // Through a session: Conv → Add → Relu fuses into a kiln.FusedConv the rule
 // hands to Winograd (checked by the kernel the profile names).
 TEST(ConvWinograd, SessionPicksItAndAppliesTheEpilogue) {
-  const int64_t C = 64, M = 64, H = 28;
+  const int64_t C = 16, M = 24, H = 53;  // 14 × 14 tiles, the last row and column partial
   ModelBuilder m(17);
   m.input("x", DType::Float32, {1, C, H, H}).input("z", DType::Float32, {1, M, H, H});
   const Tensor w = random_f32({M, C, 3, 3}, 31), b = random_f32({M}, 32);
@@ -166,7 +175,7 @@ TEST(ConvWinograd, SessionPicksItAndAppliesTheEpilogue) {
   const auto y = session.run_profiled({x, z}, profile);
   bool winograd = false;
   for (const NodeProfile& p : profile) winograd |= p.kernel.rfind("winograd_f4x3_", 0) == 0;
-  EXPECT_TRUE(winograd) << "the rule did not choose Winograd for 64→64 at 28×28";
+  EXPECT_TRUE(winograd) << "the rule did not choose Winograd for 16→24 at 53×53";
 
   Case c{1, C, M, H, H, 1, 1, 1, 1};
   const kernels::ref::ConvShape s = shape_of(c);
