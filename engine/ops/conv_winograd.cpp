@@ -57,7 +57,7 @@ bool winograd_geometry(const kernels::ref::ConvShape& s) {
 
 // The rule, from bench/kernel_bench (winograd/… against conv/…, one Zen 5
 // core, batch 1, 2026-11-26; bench/RESULTS.md), with T = ⌈OH/4⌉·⌈OW/4⌉ tiles
-// per image. Winograd cuts the GEMM's multiply-adds 2.25× but adds
+// per image. Winograd cuts the multiply-adds 4× but adds
 // transforms costing ∝ (C + M)·T and GEMMs only T wide, so it pays on large
 // maps whatever the channels, and on mid-size maps only with many channels:
 //   wins:  T = 196 (56²): 16→16 1.17×, 64→64 1.44×, 128→32 1.32×;
