@@ -5,7 +5,9 @@
 // Gemm with constant weights runs) and the GEMMs the float32 Conv fast path
 // runs for ResNet-50 and MobileNet-v2 layers (batch 1, weights prepacked as a
 // session does, B read as X itself for 1×1 and packed straight from X
-// otherwise). fma_peak/<arch> measures the FMA peak of one core in the same
+// otherwise), and the ResNet 3×3 layers on both the implicit GEMM
+// (conv/…) and Winograd F(4×4, 3×3) (winograd/…; GFLOP/s counts the direct
+// convolution's 2·M·N·K, so the two lines compare as times). fma_peak/<arch> measures the FMA peak of one core in the same
 // run (independent FMA chains), so %-of-measured-peak can be read off too.
 //
 //   kiln_kernel_bench [--benchmark_filter=resnet50] [--benchmark_repetitions=5]
@@ -22,6 +24,7 @@
 #include <tbb/task_arena.h>
 
 #include "kernels/simd/gemm_driver.h"
+#include "ops/conv_winograd.h"
 
 namespace {
 
@@ -149,10 +152,45 @@ void bm_conv(benchmark::State& state, ConvLayer l) {
   state.SetLabel(std::to_string(l.cout) + "x" + std::to_string(osp) + "x" + std::to_string(K) + " (MxNxK)");
 }
 
+// The same layer (pad 1, bias + Relu) on the Winograd path: filters
+// transformed once, as a session's prepare does.
+void bm_winograd(benchmark::State& state, ConvLayer l) {
+  const int threads = static_cast<int>(state.range(0));
+  const int64_t osp = l.hw * l.hw, K = l.cin * 9;
+  std::vector<float> x = random_vec(l.cin * osp, 3), w = random_vec(l.cout * K, 4), bias = random_vec(l.cout, 5);
+  std::vector<float> y(l.cout * osp);
+  const auto u = kiln::ops::winograd_weights(w.data(), l.cout, l.cin);
+  kiln::kernels::ref::ConvShape s;
+  s.in_channels = l.cin;
+  s.out_channels = l.cout;
+  s.in_spatial = s.out_spatial = {l.hw, l.hw};
+  s.kernel = {3, 3};
+  s.strides = s.dilations = {1, 1};
+  s.pads_begin = {1, 1};
+  kiln::simd::ActParams act;
+  act.kind = kiln::simd::Act::Relu;
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    kiln::ops::winograd_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());  // warm-up
+    for (auto _ : state) {
+      kiln::ops::winograd_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());
+      benchmark::ClobberMemory();
+    }
+  });
+  report(state, 2.0 * l.cout * osp * K, threads);
+  state.SetLabel(std::string(kiln::simd::gemm_kernel_name("winograd_f4x3")) + ", direct-conv FLOPs");
+}
+
 const ConvLayer kLayers[] = {
     {"resnet50/1x1_256to64_56", 256, 64, 56, 1, 1, 0},
     {"resnet50/3x3_64to64_56", 64, 64, 56, 3, 1, 1},
     {"resnet50/3x3_256to256_14", 256, 256, 14, 3, 1, 1},
+    {"resnet50/3x3_128to128_28", 128, 128, 28, 3, 1, 1},  // ResNet-18 has the same four 3×3 shapes
+    {"resnet50/3x3_512to512_7", 512, 512, 7, 3, 1, 1},
+    {"densenet121/3x3_128to32_56", 128, 32, 56, 3, 1, 1},
+    {"densenet121/3x3_128to32_14", 128, 32, 14, 3, 1, 1},
+    {"small/3x3_16to16_56", 16, 16, 56, 3, 1, 1},
+    {"small/3x3_32to32_28", 32, 32, 28, 3, 1, 1},
     {"resnet50/1x1_1024to256_14", 1024, 256, 14, 1, 1, 0},
     {"resnet50/7x7s2_3to64_224", 3, 64, 224, 7, 2, 3},
     {"mobilenet_v2/1x1_16to96_112", 16, 96, 112, 1, 1, 0},
@@ -182,6 +220,13 @@ int main(int argc, char** argv) {
         ->Arg(2)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
+  for (const ConvLayer& l : kLayers)
+    if (l.k == 3 && l.stride == 1)
+      benchmark::RegisterBenchmark((std::string("winograd/") + l.name).c_str(), bm_winograd, l)
+          ->Arg(1)
+          ->Arg(2)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

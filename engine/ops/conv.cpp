@@ -17,7 +17,9 @@
 //
 // Kernels: float32 1-D/2-D Conv and ConvTranspose run on the packed SGEMM
 // (kernels/simd/gemm_driver.h), weights packed once at session creation;
-// depthwise Conv, 3-D and float64 run on the reference kernels.
+// 3×3 stride-1 Conv where Winograd F(4×4, 3×3) is faster runs that
+// (ops/conv_winograd.cpp, filters transformed at session creation);
+// depthwise Conv has its own kernel; 3-D and float64 run on the reference kernels.
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -26,6 +28,7 @@
 #include "kernels/reference/conv_transpose.h"
 #include "kernels/simd/gemm_driver.h"
 #include "ops/conv_depthwise.h"
+#include "ops/conv_winograd.h"
 #include "ops/fast_gemm.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
@@ -312,6 +315,7 @@ Spatial2d spatial2d(const kernels::ref::ConvShape& s) {
 struct PackedConvState : OpState {
   std::vector<simd::AlignedFloats> groups;
   std::vector<int64_t> w_shape;  // the W these were packed from
+  std::shared_ptr<const WinogradWeights> winograd;  // 3×3 Conv the Winograd rule may pick; else null
 };
 
 std::shared_ptr<const OpState> prepare_conv(const InferContext& ctx, bool transpose) {
@@ -328,6 +332,15 @@ std::shared_ptr<const OpState> prepare_conv(const InferContext& ctx, bool transp
     const int64_t Mg = w->shape()[0] / group, K = w->shape()[1] * ks;
     if (w->shape()[1] == 1 && Mg == 1 && group > 1) return nullptr;  // depthwise: not this path
     for (int64_t g = 0; g < group; ++g) st->groups.push_back(simd::pack_gemm_a(wp + g * Mg * K, K, false, Mg, K));
+    // The Winograd filters too when the rule may choose that path (output
+    // map size unknown until run time for dynamic shapes).
+    const ir::Shape ws = known(w->shape());
+    const Geometry geo = resolve(ctx.node(), false, ctx.input(0).shape, ws, nullptr);
+    kernels::ref::ConvShape cs = geo.conv;
+    if (cs.kernel.size() == 2 && group == 1 && winograd_geometry(cs) &&
+        winograd_preferred(w->shape()[1], w->shape()[0], geo.out.known ? geo.out.dims[2] : -1,
+                           geo.out.known ? geo.out.dims[3] : -1))
+      st->winograd = winograd_weights(wp, w->shape()[0], w->shape()[1]);
   } else {
     const int64_t Cg = w->shape()[0] / group, MgK = w->shape()[1] * ks;
     for (int64_t g = 0; g < group; ++g)
@@ -340,6 +353,11 @@ const float* packed_group(const ComputeContext& ctx, const Tensor& w, int64_t g)
   const auto* st = dynamic_cast<const PackedConvState*>(ctx.state());
   if (!st || st->w_shape != w.shape()) return nullptr;
   return st->groups[static_cast<size_t>(g)].data();
+}
+
+const WinogradWeights* winograd_of(const ComputeContext& ctx, const Tensor& w) {
+  const auto* st = dynamic_cast<const PackedConvState*>(ctx.state());
+  return st && st->w_shape == w.shape() ? st->winograd.get() : nullptr;
 }
 
 void conv_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,
@@ -448,6 +466,8 @@ void compute_conv(ComputeContext& ctx, bool transpose) {
   if (y.numel() == 0) return;
   // Depthwise float32: the direct SIMD kernel (ops/conv_depthwise.cpp) when it covers the geometry.
   if (!transpose && x.dtype() == DType::Float32 && run_depthwise_f32(ctx, g.conv, x, w, b, y)) return;
+  // 3×3 stride 1 where the Winograd rule picks it (ops/conv_winograd.cpp).
+  if (!transpose && x.dtype() == DType::Float32 && run_winograd_f32(ctx, winograd_of(ctx, w), g.conv, x, b, y)) return;
   // col2im's column buffer is Mg·k × H·W floats per image and group; past
   // 2^24 of them (64 MiB) ConvTranspose stays on the reference kernel.
   const bool col_fits = !transpose || (g.conv.out_channels / g.conv.group) * checked_numel(g.conv.kernel) *

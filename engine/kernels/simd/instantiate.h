@@ -10,12 +10,14 @@
 #include "kernels/simd/binary_impl.h"
 #include "kernels/simd/dwconv_impl.h"
 #include "kernels/simd/reduce_impl.h"
+#include "kernels/simd/winograd_impl.h"
 
 KILN_SIMD_AFFINE_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_ACTIVATION_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_BINARY_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_DWCONV_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_REDUCE_INSTANTIATE(KILN_SIMD_ARCH)
+KILN_SIMD_WINOGRAD_INSTANTIATE(KILN_SIMD_ARCH)
 
 #include "kernels/simd/gemm_impl.h"
 

@@ -1,0 +1,47 @@
+// Winograd F(4×4, 3×3) path of the float32 Conv (kernels/simd/winograd.h for
+// the transforms): 3×3, stride 1, dilation 1, group 1, any pads and batch.
+// The filter transform runs once at session creation; each run transforms
+// the input tiles, multiplies them with the packed SGEMM (one GEMM per
+// transform element: U_ξ [M × C] · V_ξ [C × tiles]) and transforms back with
+// the fused epilogue (bias, residual, activation) applied on the way out.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kernels/reference/conv.h"
+#include "kernels/simd/activation.h"
+#include "kernels/simd/gemm_driver.h"
+#include "ops/op.h"
+
+namespace kiln::ops {
+
+// The 36 transformed filters U_ξ (M × C), each packed as the SGEMM's A.
+struct WinogradWeights {
+  int64_t M = 0, C = 0;
+  std::vector<simd::AlignedFloats> u;
+};
+
+// A 2-D Conv the transforms compute: 3×3, stride 1, dilation 1, group 1.
+bool winograd_geometry(const kernels::ref::ConvShape& s);
+// Whether Winograd is the faster path for C → M channels on OH × OW output
+// maps (the rule measured in conv_winograd.cpp). OH/OW < 0: unknown yet, in
+// which case the answer is whether it could be for some map size.
+bool winograd_preferred(int64_t C, int64_t M, int64_t OH, int64_t OW);
+
+// U from W (M × C × 3 × 3, float32).
+std::shared_ptr<const WinogradWeights> winograd_weights(const float* w, int64_t M, int64_t C);
+
+// Y = act(conv(X) + bias (+ Z)) for a Conv with winograd_geometry(s), on the
+// session's threads; z (residual, Y's shape) and bias may be null. Results do
+// not depend on the number of threads.
+void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& s, const float* x, const float* bias,
+                       const float* z, const simd::ActParams& act, float* y);
+
+// The op-level entry: runs the Winograd path when u is set, the geometry fits
+// and the rule prefers it, applying a kiln.FusedConv node's epilogue (and
+// marking it applied). Returns false, leaving Y alone, otherwise.
+bool run_winograd_f32(ComputeContext& ctx, const WinogradWeights* u, const kernels::ref::ConvShape& s,
+                      const Tensor& x, const Tensor* b, Tensor& y);
+
+}  // namespace kiln::ops
