@@ -2,8 +2,9 @@
 
 namespace kiln::runtime {
 
-Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads)
-    : graph_(graph), threads_(threads) {
+Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads,
+                   uint64_t max_tensor_elements)
+    : graph_(graph), threads_(threads), max_tensor_elements_(max_tensor_elements) {
   std::vector<int> last_use(graph.values().size(), -1);
   for (const ir::Node* n : graph.order()) {
     Step s{n, schemas[n->id], {}, {}, {}, nullptr};
@@ -49,6 +50,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) const {
       if (s.inputs[i] >= 0) in[i] = value_tensor(s.inputs[i]);
     outs.assign(s.outputs.size(), Tensor());
     ops::ComputeContext ctx(*s.node, std::move(in), outs, threads_, s.state.get());
+    ctx.set_max_output_elements(max_tensor_elements_);
     s.schema->compute(ctx);
     for (size_t i = 0; i < s.outputs.size(); ++i) {
       if (s.outputs[i] < 0) continue;

@@ -12,7 +12,9 @@ namespace kiln::runtime {
 
 class Executor {
  public:
-  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads);
+  // Outputs above `max_tensor_elements` elements are refused (an Error) when allocated.
+  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads,
+           uint64_t max_tensor_elements = UINT64_MAX);
   // `inputs` in graph.inputs order, already validated.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
 
@@ -28,6 +30,7 @@ class Executor {
   const ir::Graph& graph_;
   std::vector<Step> steps_;
   int threads_;
+  uint64_t max_tensor_elements_;
 };
 
 }  // namespace kiln::runtime
