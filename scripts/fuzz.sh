@@ -58,7 +58,7 @@ fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
+args=(-max_total_time="$seconds" -timeout=10 -error_exitcode=99 -timeout_exitcode=98 -rss_limit_mb=2048 -max_len=65536
       -artifact_prefix="$work/artifacts/" -print_final_stats=1)
 if [[ $jobs -gt 1 ]]; then args+=(-fork="$jobs" -ignore_crashes=0); fi
 echo "fuzzing for ${seconds}s: $fuzzer"

@@ -80,7 +80,7 @@ TEST(HostileModel, LimitIsConfigurable) {
   o.max_tensor_elements = 9999;
   expect_error([&] { b.session(o); }, {"'y'", "100x100", "9999"});
   o.max_tensor_elements = 10000;
-  EXPECT_EQ(b.session(o).run({}).at(0).numel(), 10000);
+  EXPECT_EQ(b.session(o).run(std::vector<Tensor>{}).at(0).numel(), 10000);
 }
 
 // ---- sizes computed from runtime data: refused when the node runs ---------
@@ -452,7 +452,7 @@ TEST(HostileExternalData, TheModelFolderItselfMayBeASymlink) {
   std::string link = out.dir.file("linked");
   std::filesystem::create_directory_symlink(e.dir.path(), link);
   Session s = Session::load(link + "/model.onnx");
-  Tensor got = s.run({}).at(0);
+  Tensor got = s.run(std::vector<Tensor>{}).at(0);
   EXPECT_EQ(got.data_as<float>()[0], 1.5f);
   EXPECT_EQ(got.data_as<float>()[1], -2.f);
 }
