@@ -78,7 +78,7 @@ class SessionImpl {
       if (v->shape.known && v->shape.rank() > static_cast<size_t>(options.max_rank))
         throw Error("value '" + v->name + "' has rank " + std::to_string(v->shape.rank()) + ", above the limit of " +
                     std::to_string(options.max_rank) + " (SessionOptions::max_rank)");
-      if (!v->shape.fully_known() || v->constant) continue;
+      if (!v->shape.fully_known()) continue;
       const auto& dims = v->shape.dims;
       if (std::find(dims.begin(), dims.end(), 0) != dims.end()) continue;  // empty
       // Product compared as n * d > limit  <=>  n > limit / d, never overflowing.

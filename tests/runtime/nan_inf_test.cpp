@@ -18,16 +18,19 @@ const float kNaN = std::numeric_limits<float>::quiet_NaN();
 TEST(NanInf, ArithmeticFollowsIeee) {
   Tensor a = make_f32({5}, {1, 0, kInf, kInf, kNaN});
   Tensor b = make_f32({5}, {0, 0, kInf, -kInf, 1});
-  const float* div = run_op("Div", {a, b}, 1)[0].data_as<float>();
+  Tensor div_t = run_op("Div", {a, b}, 1)[0];
+  const float* div = div_t.data_as<float>();
   EXPECT_EQ(div[0], kInf);           // 1/0
   EXPECT_TRUE(std::isnan(div[1]));   // 0/0
   EXPECT_TRUE(std::isnan(div[2]));   // inf/inf
   EXPECT_TRUE(std::isnan(div[4]));   // NaN/1
-  const float* add = run_op("Add", {a, b}, 1)[0].data_as<float>();
+  Tensor add_t = run_op("Add", {a, b}, 1)[0];
+  const float* add = add_t.data_as<float>();
   EXPECT_EQ(add[2], kInf);
   EXPECT_TRUE(std::isnan(add[3]));   // inf + -inf
   EXPECT_TRUE(std::isnan(add[4]));
-  const float* sq = run_op("Sqrt", {make_f32({3}, {-1, kInf, kNaN})}, 1)[0].data_as<float>();
+  Tensor sq_t = run_op("Sqrt", {make_f32({3}, {-1, kInf, kNaN})}, 1)[0];
+  const float* sq = sq_t.data_as<float>();
   EXPECT_TRUE(std::isnan(sq[0]));
   EXPECT_EQ(sq[1], kInf);
   EXPECT_TRUE(std::isnan(sq[2]));
@@ -35,15 +38,18 @@ TEST(NanInf, ArithmeticFollowsIeee) {
 
 TEST(NanInf, ActivationsKeepNaNAndSaturateAtInfinity) {
   Tensor x = make_f32({3}, {kNaN, kInf, -kInf});
-  const float* sig = run_op("Sigmoid", {x}, 1)[0].data_as<float>();
+  Tensor sig_t = run_op("Sigmoid", {x}, 1)[0];
+  const float* sig = sig_t.data_as<float>();
   EXPECT_TRUE(std::isnan(sig[0]));
   EXPECT_EQ(sig[1], 1.f);
   EXPECT_EQ(sig[2], 0.f);
-  const float* th = run_op("Tanh", {x}, 1)[0].data_as<float>();
+  Tensor th_t = run_op("Tanh", {x}, 1)[0];
+  const float* th = th_t.data_as<float>();
   EXPECT_TRUE(std::isnan(th[0]));
   EXPECT_EQ(th[1], 1.f);
   EXPECT_EQ(th[2], -1.f);
-  const float* relu = run_op("Relu", {x}, 1)[0].data_as<float>();
+  Tensor relu_t = run_op("Relu", {x}, 1)[0];
+  const float* relu = relu_t.data_as<float>();
   EXPECT_TRUE(std::isnan(relu[0]));
   EXPECT_EQ(relu[1], kInf);
   EXPECT_EQ(relu[2], 0.f);

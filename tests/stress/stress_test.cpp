@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <thread>
 
@@ -156,6 +157,29 @@ TEST(Stress, TwoSessionsOfDifferentModelsAtOnce) {
               a.mismatches.load(), b.mismatches.load());
   EXPECT_EQ(a.mismatches.load() + b.mismatches.load(), 0);
   EXPECT_EQ(a.errors.load() + b.errors.load(), 0);
+}
+
+TEST(Stress, RealCnnEightThreads) {
+  // MobileNetV3-small exported from PyTorch at build time (skipped when the
+  // build could not export models): 8 threads, every output checked.
+  const std::string path = std::string(KILN_MODELS_DIR) + "/mobilenet_v3_small_bn_kept/model.onnx";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " was not exported";
+  SessionOptions o;
+  o.threads = 1;
+  Session s = Session::load(path, o);
+  const auto& info = s.inputs().at(0);
+  std::vector<int64_t> shape = info.shape;
+  for (int64_t& d : shape) d = d < 0 ? 1 : d;
+  Workload w(std::move(s), 8, [&](int i) { return random_f32(shape, 3000 + i); });
+  constexpr int kThreads = 8;
+  const int n = std::max(1, runs_per_thread(400) / 50);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t) pool.emplace_back([&, t] { w.hammer(t, n); });
+  for (auto& th : pool) th.join();
+  std::printf("stress: %d MobileNetV3 runs on %d threads, %d mismatches, %d errors\n", w.runs.load(), kThreads,
+              w.mismatches.load(), w.errors.load());
+  EXPECT_EQ(w.mismatches.load(), 0);
+  EXPECT_EQ(w.errors.load(), 0);
 }
 
 TEST(Stress, ManySessionsOfOneModelCreatedAndRunConcurrently) {
