@@ -146,12 +146,17 @@ void add_pad(OpRegistry& r) {
       std::memcpy(fill.data(), c.data(), es);
     }
 
-    // Per axis: output index → input index, or -1 for the constant.
+    // The output first: its size is checked against the session's limit, and
+    // an empty one (which may still have a huge axis) needs no index maps.
     std::vector<int64_t> out(rank);
+    for (size_t d = 0; d < rank; ++d) out[d] = padded_dim(n, dims[d], full[d], full[rank + d], d);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), out);
+    if (y.numel() == 0) return;
+
+    // Per axis: output index → input index, or -1 for the constant.
     std::vector<std::vector<int64_t>> maps(rank);
     for (size_t d = 0; d < rank; ++d) {
       const int64_t b = full[d], e = full[rank + d];
-      out[d] = padded_dim(n, dims[d], b, e, d);
       const int64_t lo = std::max<int64_t>(0, -b);        // first element kept after cropping
       const int64_t len = dims[d] - lo - std::max<int64_t>(0, -e);  // elements kept
       const int64_t before = std::max<int64_t>(0, b);
@@ -180,8 +185,7 @@ void add_pad(OpRegistry& r) {
         maps[d][static_cast<size_t>(o)] = j < 0 ? -1 : lo + j;
       }
     }
-    Tensor& y = ctx.allocate_output(0, x.dtype(), out);
-    if (y.numel() > 0) kernels::ref::copy_mapped(x.data(), y.data(), es, dims, maps, fill.data());
+    kernels::ref::copy_mapped(x.data(), y.data(), es, dims, maps, fill.data());
   };
   r.add(std::move(s));
 }
