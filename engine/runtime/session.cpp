@@ -15,6 +15,7 @@
 #include "ops/batchnorm_mode.h"
 #include "passes/pass.h"
 #include "runtime/executor.h"
+#include "runtime/parallel.h"
 #include "runtime/prepare.h"
 
 namespace kiln {
@@ -52,7 +53,14 @@ class SessionImpl {
     validate(inputs);
     std::vector<Tensor> result;
     try {
-      arena_->execute([&] { result = executor_->run(inputs); });
+      char sync = 0;
+      runtime::tsan_release(&sync);
+      arena_->execute([&] {
+        runtime::tsan_acquire(&sync);
+        result = executor_->run(inputs);
+        runtime::tsan_release(&sync);
+      });
+      runtime::tsan_acquire(&sync);
     } catch (const std::bad_alloc&) {
       throw Error("out of memory while running the model");
     } catch (const std::length_error& e) {
