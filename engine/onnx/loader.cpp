@@ -1,5 +1,6 @@
 #include "onnx/loader.h"
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,19 @@ struct Loader {
     return r;
   }
 
+  // Constants given as float/int lists count against the same limits as
+  // initializers and attribute tensors.
+  void check_list_constant(const ir::Node& n, size_t count, size_t elem_size) {
+    if (count > options.max_tensor_elements)
+      throw Error(ctx(n.describe() + ": " + std::to_string(count) + " elements exceeds the limit of " +
+                      std::to_string(options.max_tensor_elements)));
+    uint64_t bytes = static_cast<uint64_t>(count) * elem_size;
+    if (bytes > options.max_initializer_bytes - std::min(total_bytes, options.max_initializer_bytes))
+      throw Error(ctx(n.describe() + ": initializers exceed the limit of " +
+                      std::to_string(options.max_initializer_bytes) + " bytes"));
+    total_bytes += bytes;
+  }
+
   // A Constant node becomes a constant value, whichever attribute form it uses.
   Tensor constant_value(const ir::Node& n) {
     if (n.attributes.size() != 1)
@@ -126,6 +140,7 @@ struct Loader {
       return t;
     }
     if (name == "value_floats" && a.kind == ir::Attribute::Kind::Floats) {
+      check_list_constant(n, a.floats.size(), sizeof(float));
       Tensor t(DType::Float32, {static_cast<int64_t>(a.floats.size())});
       std::copy(a.floats.begin(), a.floats.end(), t.data_as<float>());
       return t;
@@ -136,6 +151,7 @@ struct Loader {
       return t;
     }
     if (name == "value_ints" && a.kind == ir::Attribute::Kind::Ints) {
+      check_list_constant(n, a.ints.size(), sizeof(int64_t));
       Tensor t(DType::Int64, {static_cast<int64_t>(a.ints.size())});
       std::copy(a.ints.begin(), a.ints.end(), t.data_as<int64_t>());
       return t;

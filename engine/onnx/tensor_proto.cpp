@@ -71,7 +71,10 @@ Tensor read_external(const onnx::TensorProto& p, DType dtype, const std::vector<
     throw Error(where + ": external data length " + std::to_string(length) + " does not match shape " +
                 shape_to_string(dims) + " of " + dtype_name(dtype) + " (" + std::to_string(want) + " bytes)");
   fs::path path = resolve_external_path(limits.base_dir, location, where);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: opening a FIFO planted in the model folder would otherwise
+  // wait forever for a writer; the fstat below then refuses anything that is
+  // not a regular file (reads of regular files ignore the flag).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) throw Error(where + ": cannot open external data file '" + path.string() + "': " + std::strerror(errno));
   struct Closer { int fd; ~Closer() { ::close(fd); } } closer{fd};
   struct stat st{};

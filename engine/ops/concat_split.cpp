@@ -51,7 +51,7 @@ void add_concat(OpRegistry& r) {
                  std::to_string(ref->rank()));
       for (size_t d = 0; d < s.rank(); ++d) {
         if (d == axis) {
-          out[d] = (out[d] < 0 || s.dims[d] < 0) ? -1 : out[d] + s.dims[d];
+          out[d] = (out[d] < 0 || s.dims[d] < 0) ? -1 : dim_add(out[d], s.dims[d], ctx.node());
         } else if (s.dims[d] >= 0) {
           if (out[d] >= 0 && out[d] != s.dims[d])
             ctx.fail("inputs differ in dim " + std::to_string(d) + " (" + std::to_string(out[d]) + " vs " +
@@ -76,7 +76,7 @@ void add_concat(OpRegistry& r) {
       if (!ok)
         ctx.fail("input " + std::to_string(i) + " has shape " + shape_to_string(s) + ", incompatible with input 0's " +
                  shape_to_string(x0.shape()) + " for concatenation on axis " + std::to_string(axis));
-      out[axis] += s[axis];
+      out[axis] = dim_add(out[axis], s[axis], ctx.node());
     }
     Tensor& y = ctx.allocate_output(0, x0.dtype(), out);
     const size_t es = dtype_size(x0.dtype());
@@ -115,7 +115,7 @@ std::vector<int64_t> split_sizes(const ir::Node& n, int64_t dim, size_t num_outp
     int64_t sum = 0;
     for (int64_t v : *split) {
       if (v < 0) throw Error(n.describe() + ": split " + shape_to_string(*split) + " has a negative entry");
-      sum += v;
+      sum = dim_add(sum, v, n);
     }
     if (dim >= 0 && sum != dim)
       throw Error(n.describe() + ": split " + shape_to_string(*split) + " sums to " + std::to_string(sum) +

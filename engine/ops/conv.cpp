@@ -185,7 +185,7 @@ Geometry resolve(const ir::Node& node, bool transpose, const ir::Shape& xs, cons
   for (size_t d = 0; d < r; ++d) {
     const int64_t in = xd(2 + d), k = kernel[d], s = a.strides[d], dil = a.dilations[d];
     if (in == 0) fail(node, "X has an empty spatial axis " + std::to_string(d) + ": shape " + xs.str());
-    const int64_t dk = k > 0 ? (k - 1) * dil + 1 : -1;
+    const int64_t dk = k > 0 ? dim_add(dim_mul(k - 1, dil, node), 1, node) : -1;
     int64_t pb = a.pads[d], pe = a.pads[d + r];
     if (a.auto_pad == AutoPad::Valid) pb = pe = 0;
     auto describe_axis = [&] {
@@ -196,13 +196,13 @@ Geometry resolve(const ir::Node& node, bool transpose, const ir::Shape& xs, cons
     if (!transpose) {
       if (a.auto_pad == AutoPad::SameUpper || a.auto_pad == AutoPad::SameLower) {
         if (in < 0) continue;
-        out[d] = (in + s - 1) / s;
+        out[d] = dim_add(in, s - 1, node) / s;
         if (dk < 0) continue;
-        int64_t total = std::max<int64_t>(0, (out[d] - 1) * s + dk - in);
+        int64_t total = std::max<int64_t>(0, dim_add(dim_mul(out[d] - 1, s, node), dk, node) - in);
         pb = a.auto_pad == AutoPad::SameUpper ? total / 2 : total - total / 2;
       } else {
         if (in < 0 || dk < 0) continue;
-        int64_t span = in + pb + pe - dk;
+        int64_t span = dim_add(dim_add(in, pb, node), pe, node) - dk;
         if (span < 0)
           fail(node, "the dilated kernel (" + std::to_string(dk) + ") is larger than the padded input" + describe_axis() +
                          ": the output would be empty");
@@ -214,13 +214,13 @@ Geometry resolve(const ir::Node& node, bool transpose, const ir::Shape& xs, cons
                              a.auto_pad == AutoPad::SameLower;
       if (auto_size) {
         if (!a.output_shape.empty()) out[d] = a.output_shape[d];
-        else if (in >= 0) out[d] = in * s;
+        else if (in >= 0) out[d] = dim_mul(in, s, node);
         if (in < 0 || dk < 0 || out[d] < 0) continue;
-        int64_t total = s * (in - 1) + op + dk - out[d];
+        int64_t total = dim_add(dim_add(dim_mul(s, in - 1, node), op, node), dk, node) - out[d];
         pb = a.auto_pad == AutoPad::SameUpper ? floor_div(total, 2) : total - floor_div(total, 2);
       } else {
         if (in < 0 || dk < 0) continue;
-        out[d] = s * (in - 1) + op + dk - pb - pe;
+        out[d] = dim_add(dim_add(dim_add(dim_add(dim_mul(s, in - 1, node), op, node), dk, node), -pb, node), -pe, node);
         if (out[d] <= 0)
           fail(node, "the output size would be " + std::to_string(out[d]) + describe_axis() + ", output_padding " +
                          std::to_string(op));

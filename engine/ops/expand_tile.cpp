@@ -91,7 +91,7 @@ void add_tile(OpRegistry& r) {
     }
     std::vector<int64_t> reps = tile_repeats(n, in.rank(), *a, *b), out = in.dims;
     for (size_t d = 0; d < out.size(); ++d)
-      if (out[d] >= 0) out[d] *= reps[d];
+      if (out[d] >= 0) out[d] = dim_mul(out[d], reps[d], n);
       else if (reps[d] == 0) out[d] = 0;
     ctx.set_output(0, t, known(out));
   };
@@ -102,7 +102,7 @@ void add_tile(OpRegistry& r) {
     std::vector<int64_t> reps = tile_repeats(n, dims.size(), input_ints(ctx, 1, "repeats"),
                                              n.opset < 6 ? input_ints(ctx, 2, "axis") : std::vector<int64_t>{});
     std::vector<int64_t> out(dims.size());
-    for (size_t d = 0; d < dims.size(); ++d) out[d] = dims[d] * reps[d];
+    for (size_t d = 0; d < dims.size(); ++d) out[d] = dim_mul(dims[d], reps[d], n);
     Tensor& y = ctx.allocate_output(0, x.dtype(), out);
     if (y.numel() == 0) return;
     // The output read as [reps_0, dims_0, reps_1, dims_1, …] is row-major

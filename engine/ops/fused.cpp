@@ -138,6 +138,7 @@ void register_fused(OpRegistry& r, const std::string& base) {
       if (i != res || res == 0) in.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
     std::vector<Tensor> out(ctx.num_outputs());
     ComputeContext inner(n, std::move(in), out, ctx.threads(), ctx.state());
+    inner.set_max_output_elements(ctx.max_output_elements());
     if (res) inner.set_residual(&ctx.input(res));
     base_schema(n)->compute(inner);
     ctx.set_kernel(inner.kernel());

@@ -38,6 +38,17 @@ PlannedOutputScope::~PlannedOutputScope() { t_planned = previous_; }
 
 Tensor& ComputeContext::allocate_output(size_t i, DType dtype, std::vector<int64_t> shape) {
   if (i >= outputs_.size()) fail("output " + std::to_string(i) + " does not exist");
+  // Output sizes may come from data (ConstantOfShape, Expand, Tile, Resize,
+  // Pad, …): an absurd one is refused before anything is allocated.
+  int64_t n = 0;
+  try {
+    n = checked_numel(shape);
+  } catch (const Error& e) {
+    fail("output " + std::to_string(i) + ": " + e.what());
+  }
+  if (static_cast<uint64_t>(n) > max_output_elements_)
+    fail("output " + std::to_string(i) + " would have shape " + shape_to_string(shape) + " (" + std::to_string(n) +
+         " elements), above the limit of " + std::to_string(max_output_elements_) + " elements");
   const PlannedOutputScope* scope = t_planned;
   if (scope && scope->node_ == &node_ && i < scope->count_) {
     PlannedOutput& p = scope->outputs_[i];

@@ -3,6 +3,7 @@
 // function. Both receive a context that hides how values are stored.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -107,11 +108,15 @@ class ComputeContext {
   size_t num_outputs() const { return outputs_.size(); }
   // Whether the graph uses output i (optional outputs may be omitted).
   bool output_wanted(size_t i) const { return node_.has_output(i); }
-  // Allocates output i (zeroed) and returns it for writing. Inside a session
-  // the memory is the executor's planned slice; an elementwise op's output may
-  // then be the very buffer of its same-shaped input (in place), so such ops
-  // must read x[i] before writing y[i] and write every element.
+  // Allocates output i (zeroed) and returns it for writing; an Error when the
+  // shape has more elements than the session allows (SessionOptions::max_tensor_elements).
+  // Inside a session the memory is the executor's planned slice; an
+  // elementwise op's output may then be the very buffer of its same-shaped
+  // input (in place), so such ops must read x[i] before writing y[i] and write
+  // every element.
   Tensor& allocate_output(size_t i, DType dtype, std::vector<int64_t> shape);
+  void set_max_output_elements(uint64_t n) { max_output_elements_ = n; }
+  uint64_t max_output_elements() const { return max_output_elements_; }
   // Sets output i to an existing tensor (e.g. a view sharing an input's storage).
   void set_output(size_t i, Tensor t);
   int threads() const { return threads_; }
@@ -127,6 +132,7 @@ class ComputeContext {
   const char* kernel_ = "reference";
   const Tensor* residual_ = nullptr;
   bool epilogue_applied_ = false;
+  uint64_t max_output_elements_ = UINT64_MAX;
 };
 
 struct OpSchema {

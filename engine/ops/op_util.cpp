@@ -47,6 +47,20 @@ std::vector<int64_t> broadcast_strides(const std::vector<int64_t>& shape, const 
   return strides;
 }
 
+int64_t dim_mul(int64_t a, int64_t b, const ir::Node& node) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw Error(node.describe() + ": output dimension " + std::to_string(a) + " x " + std::to_string(b) + " overflows");
+  return r;
+}
+
+int64_t dim_add(int64_t a, int64_t b, const ir::Node& node) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw Error(node.describe() + ": output dimension " + std::to_string(a) + " + " + std::to_string(b) + " overflows");
+  return r;
+}
+
 int64_t normalize_axis(int64_t axis, int64_t rank, const ir::Node& node, const char* what, bool allow_end) {
   int64_t hi = allow_end ? rank + 1 : rank;
   int64_t a = axis < 0 ? axis + hi : axis;

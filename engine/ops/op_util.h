@@ -24,6 +24,12 @@ std::vector<int64_t> broadcast_strides(const std::vector<int64_t>& shape, const 
 
 // Normalizes axis in [-rank, rank) (or [-rank-1, rank] with allow_end) to
 // [0, rank); a clear error otherwise.
+// a * b and a + b for non-negative dimension sizes computed from data (Tile
+// repeats, Pad amounts, Concat sums, …): an Error naming the node when the
+// result would overflow int64, instead of signed overflow.
+int64_t dim_mul(int64_t a, int64_t b, const ir::Node& node);
+int64_t dim_add(int64_t a, int64_t b, const ir::Node& node);
+
 int64_t normalize_axis(int64_t axis, int64_t rank, const ir::Node& node, const char* what = "axis",
                        bool allow_end = false);
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/reference/copy.h"
+#include "ops/elementwise_internal.h"
 #include "ops/shape_ops_internal.h"
 
 namespace kiln::ops::shape_detail {
@@ -50,7 +51,7 @@ std::vector<int64_t> attr_pads(const ir::Node& n) {
 }
 
 int64_t padded_dim(const ir::Node& n, int64_t dim, int64_t b, int64_t e, size_t axis) {
-  int64_t d = dim + b + e;
+  int64_t d = dim_add(dim_add(dim, b, n), e, n);
   if (d < 0)
     throw Error(n.describe() + ": pads " + std::to_string(b) + ", " + std::to_string(e) + " remove more than the " +
                 std::to_string(dim) + " elements of axis " + std::to_string(axis));
@@ -58,20 +59,20 @@ int64_t padded_dim(const ir::Node& n, int64_t dim, int64_t b, int64_t e, size_t 
 }
 
 // Writes `v` as one element of dtype t into `out` (for the float `value`
-// attribute of Pad-1/2).
+// attribute of Pad-1/2); integers saturate, NaN becomes 0, as in Cast.
 void store_as(DType t, double v, void* out) {
   auto put = [&](auto x) { std::memcpy(out, &x, sizeof x); };
   switch (t) {
     case DType::Float32: put(static_cast<float>(v)); break;
     case DType::Float64: put(v); break;
-    case DType::Int64: put(static_cast<int64_t>(v)); break;
-    case DType::Int32: put(static_cast<int32_t>(v)); break;
-    case DType::Int16: put(static_cast<int16_t>(v)); break;
-    case DType::Int8: put(static_cast<int8_t>(v)); break;
-    case DType::UInt64: put(static_cast<uint64_t>(v)); break;
-    case DType::UInt32: put(static_cast<uint32_t>(v)); break;
-    case DType::UInt16: put(static_cast<uint16_t>(v)); break;
-    case DType::UInt8: put(static_cast<uint8_t>(v)); break;
+    case DType::Int64: put(elementwise::convert<int64_t>(v)); break;
+    case DType::Int32: put(elementwise::convert<int32_t>(v)); break;
+    case DType::Int16: put(elementwise::convert<int16_t>(v)); break;
+    case DType::Int8: put(elementwise::convert<int8_t>(v)); break;
+    case DType::UInt64: put(elementwise::convert<uint64_t>(v)); break;
+    case DType::UInt32: put(elementwise::convert<uint32_t>(v)); break;
+    case DType::UInt16: put(elementwise::convert<uint16_t>(v)); break;
+    case DType::UInt8: put(elementwise::convert<uint8_t>(v)); break;
     case DType::Bool: put(static_cast<uint8_t>(v != 0)); break;
     default: throw Error("Pad: cannot store a constant value of dtype " + dtype_name(t));
   }
@@ -145,12 +146,17 @@ void add_pad(OpRegistry& r) {
       std::memcpy(fill.data(), c.data(), es);
     }
 
-    // Per axis: output index → input index, or -1 for the constant.
+    // The output first: its size is checked against the session's limit, and
+    // an empty one (which may still have a huge axis) needs no index maps.
     std::vector<int64_t> out(rank);
+    for (size_t d = 0; d < rank; ++d) out[d] = padded_dim(n, dims[d], full[d], full[rank + d], d);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), out);
+    if (y.numel() == 0) return;
+
+    // Per axis: output index → input index, or -1 for the constant.
     std::vector<std::vector<int64_t>> maps(rank);
     for (size_t d = 0; d < rank; ++d) {
       const int64_t b = full[d], e = full[rank + d];
-      out[d] = padded_dim(n, dims[d], b, e, d);
       const int64_t lo = std::max<int64_t>(0, -b);        // first element kept after cropping
       const int64_t len = dims[d] - lo - std::max<int64_t>(0, -e);  // elements kept
       const int64_t before = std::max<int64_t>(0, b);
@@ -179,8 +185,7 @@ void add_pad(OpRegistry& r) {
         maps[d][static_cast<size_t>(o)] = j < 0 ? -1 : lo + j;
       }
     }
-    Tensor& y = ctx.allocate_output(0, x.dtype(), out);
-    if (y.numel() > 0) kernels::ref::copy_mapped(x.data(), y.data(), es, dims, maps, fill.data());
+    kernels::ref::copy_mapped(x.data(), y.data(), es, dims, maps, fill.data());
   };
   r.add(std::move(s));
 }

@@ -99,14 +99,15 @@ PoolAttrs read_pool_attrs(const Ctx& ctx, PoolKind kind) {
 template <class Ctx>
 int64_t axis_output(const Ctx& ctx, const PoolAttrs& a, size_t i, int64_t in, int64_t& pad_begin, int64_t& pad_end) {
   size_t k = a.kernel.size();
-  int64_t s = a.strides[i], dk = (a.kernel[i] - 1) * a.dilations[i] + 1;
+  const ir::Node& n = ctx.node();
+  int64_t s = a.strides[i], dk = dim_add(dim_mul(a.kernel[i] - 1, a.dilations[i], n), 1, n);
   auto too_small = [&](int64_t padded) {
     ctx.fail("spatial axis " + std::to_string(i) + ": the dilated kernel (" + std::to_string(dk) +
              ") is larger than the padded input (" + std::to_string(padded) + ")");
   };
   if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
-    int64_t out = (in + s - 1) / s;
-    int64_t total = std::max<int64_t>(0, (out - 1) * s + dk - in);
+    int64_t out = dim_add(in, s - 1, n) / s;
+    int64_t total = std::max<int64_t>(0, dim_add(dim_mul(out - 1, s, n), dk, n) - in);
     pad_begin = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
     pad_end = total - pad_begin;
     return out;
@@ -118,9 +119,10 @@ int64_t axis_output(const Ctx& ctx, const PoolAttrs& a, size_t i, int64_t in, in
   }
   pad_begin = a.pads[i];
   pad_end = a.pads[i + k];
-  int64_t span = in + pad_begin + pad_end - dk;
-  if (span < 0) too_small(in + pad_begin + pad_end);
-  int64_t out = (a.ceil_mode ? (span + s - 1) / s : span / s) + 1;
+  const int64_t padded = dim_add(dim_add(in, pad_begin, n), pad_end, n);
+  int64_t span = padded - dk;
+  if (span < 0) too_small(padded);
+  int64_t out = (a.ceil_mode ? dim_add(span, s - 1, n) / s : span / s) + 1;
   if (a.ceil_mode && (out - 1) * s >= in + pad_begin) --out;
   return out;
 }

@@ -107,6 +107,14 @@ std::vector<double> float_values(const Tensor& t, const ir::Node& n, const char*
   return v;
 }
 
+// An output extent computed in floating point (already rounded): huge,
+// infinite or NaN values (from absurd scales, or a zero input extent) are an
+// error rather than an undefined float-to-integer conversion.
+int64_t output_extent(const ir::Node& n, double x) {
+  if (!(x >= 0 && x < 0x1p62)) throw Error(n.describe() + ": output size " + std::to_string(x) + " is out of range");
+  return static_cast<int64_t>(x);
+}
+
 // The resolved geometry: output dims, per-axis scale, per-axis roi.
 struct Plan {
   std::vector<int64_t> out;
@@ -148,7 +156,7 @@ Plan plan_resize(const ir::Node& n, const ResizeAttrs& a, const std::vector<int6
       if (is_upsample(n) && s < 1) throw Error(n.describe() + ": Upsample scales must be >= 1, got " + std::to_string(s));
       size_t d = static_cast<size_t>(axes[i]);
       p.scale[d] = s;
-      p.out[d] = static_cast<int64_t>(std::floor(static_cast<double>(in[d]) * s));
+      p.out[d] = output_extent(n, std::floor(static_cast<double>(in[d]) * s));
     }
     return p;
   }
@@ -174,7 +182,7 @@ Plan plan_resize(const ir::Node& n, const ResizeAttrs& a, const std::vector<int6
   for (size_t i = 0; i < k; ++i) {
     size_t d = static_cast<size_t>(axes[i]);
     p.scale[d] = s;
-    p.out[d] = static_cast<int64_t>(std::floor(s * static_cast<double>(in[d]) + 0.5));
+    p.out[d] = output_extent(n, std::floor(s * static_cast<double>(in[d]) + 0.5));
   }
   return p;
 }

@@ -21,8 +21,19 @@ bool fold_constants(PassContext& ctx) {
     for (ir::Value* v : n->inputs) all_constant = all_constant && (!v || v->constant);
     if (!all_constant) continue;
     bool small = true;
-    for (ir::Value* v : n->outputs)
-      if (v && (!v->shape.fully_known() || checked_numel(v->shape.dims) > kMaxFoldedElements)) small = false;
+    for (ir::Value* v : n->outputs) {
+      if (!v) continue;
+      if (!v->shape.fully_known()) {
+        small = false;
+        continue;
+      }
+      // An element count that overflows is not small; the session refuses it later.
+      try {
+        if (checked_numel(v->shape.dims) > kMaxFoldedElements) small = false;
+      } catch (const Error&) {
+        small = false;
+      }
+    }
     if (!small) continue;
     const ops::OpSchema* schema = registry.find(n->domain, n->op_type, n->opset);
     if (!schema) continue;

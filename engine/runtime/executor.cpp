@@ -89,8 +89,9 @@ struct Executor::Plan {
 
 uint64_t Executor::arena_allocations() { return g_arena_allocations.load(std::memory_order_relaxed); }
 
-Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads, bool memory_plan)
-    : graph_(graph), threads_(threads), memory_plan_(memory_plan) {
+Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads, bool memory_plan,
+                   uint64_t max_tensor_elements)
+    : graph_(graph), threads_(threads), memory_plan_(memory_plan), max_tensor_elements_(max_tensor_elements) {
   last_use_.assign(graph.values().size(), -1);
   for (const ir::Node* n : graph.order()) {
     Step s{n, schemas[n->id], {}, {}, {}, nullptr, is_elementwise(*n)};
@@ -255,6 +256,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, std::vector
     if (profile || rec) in_copy = in;
     outs.assign(s.outputs.size(), Tensor());
     ops::ComputeContext ctx(*s.node, std::move(in), outs, threads_, s.state.get());
+    ctx.set_max_output_elements(max_tensor_elements_);
     const auto node_start = profile ? Clock::now() : Clock::time_point{};
     if (plan) {
       planned.assign(s.outputs.size(), ops::PlannedOutput{});

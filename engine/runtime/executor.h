@@ -21,7 +21,9 @@ namespace kiln::runtime {
 
 class Executor {
  public:
-  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads, bool memory_plan = true);
+  // Outputs above `max_tensor_elements` elements are refused (an Error) when allocated.
+  Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> schemas, int threads, bool memory_plan = true,
+           uint64_t max_tensor_elements = UINT64_MAX);
   ~Executor();
   // `inputs` in graph.inputs order, already validated. With `profile`, one
   // entry per node is appended (timing costs nothing when it is null).
@@ -54,6 +56,7 @@ class Executor {
   bool memory_plan_;
   mutable std::mutex plans_mutex_;
   mutable std::map<Signature, std::shared_ptr<Plan>> plans_;
+  uint64_t max_tensor_elements_;
 };
 
 }  // namespace kiln::runtime

@@ -1,5 +1,8 @@
 // kiln::Session: load → prepare → run, inside one oneTBB task arena per session.
+#include <algorithm>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <map>
 #include <thread>
 
@@ -12,6 +15,7 @@
 #include "ops/batchnorm_mode.h"
 #include "passes/pass.h"
 #include "runtime/executor.h"
+#include "runtime/parallel.h"
 #include "runtime/prepare.h"
 
 namespace kiln {
@@ -21,6 +25,7 @@ class SessionImpl {
  public:
   SessionImpl(std::unique_ptr<ir::Graph> graph, const SessionOptions& options)
       : graph_(std::move(graph)), threads_(resolve_threads(options.threads)) {
+    if (options.max_rank < 0 || options.max_nodes < 0) throw Error("SessionOptions: limits must not be negative");
     std::vector<std::string> mode_warnings = ops::apply_batchnorm_mode(*graph_, options.batchnorm_mode);
     auto schemas = runtime::prepare_graph(*graph_);
     if (options.fusion) {
@@ -31,7 +36,9 @@ class SessionImpl {
         if (n->op_type == "BatchNormalization" && n->domain.empty()) ++report_.batchnorm_nodes;
     }
     report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
-    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan);
+    check_planned_sizes(options);
+    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan,
+                                                    options.max_tensor_elements);
     arena_ = std::make_unique<tbb::task_arena>(threads_);
     for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
     for (const ir::Value* v : graph_->outputs) outputs_.push_back(info(*v));
@@ -46,7 +53,20 @@ class SessionImpl {
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::vector<NodeProfile>* profile = nullptr) const {
     validate(inputs);
     std::vector<Tensor> result;
-    arena_->execute([&] { result = executor_->run(inputs, profile); });
+    try {
+      char sync = 0;
+      runtime::tsan_release(&sync);
+      arena_->execute([&] {
+        runtime::tsan_acquire(&sync);
+        result = executor_->run(inputs, profile);
+        runtime::tsan_release(&sync);
+      });
+      runtime::tsan_acquire(&sync);
+    } catch (const std::bad_alloc&) {
+      throw Error("out of memory while running the model");
+    } catch (const std::length_error& e) {
+      throw Error(std::string("a buffer the model needs is too large (") + e.what() + ")");
+    }
     return result;
   }
 
@@ -56,6 +76,31 @@ class SessionImpl {
     if (requested > 0) return requested;
     int n = static_cast<int>(std::thread::hardware_concurrency());
     return n > 0 ? n : 1;
+  }
+
+  // Every value whose shape is known after inference (constant shapes for
+  // ConstantOfShape/Expand/Tile/Resize/Pad, or fixed input shapes) must fit
+  // the rank and element limits: refused at load, not at the first run.
+  void check_planned_sizes(const SessionOptions& options) const {
+    const uint64_t limit = options.max_tensor_elements;
+    for (const auto& v : graph_->values()) {
+      if (v->shape.known && v->shape.rank() > static_cast<size_t>(options.max_rank))
+        throw Error("value '" + v->name + "' has rank " + std::to_string(v->shape.rank()) + ", above the limit of " +
+                    std::to_string(options.max_rank) + " (SessionOptions::max_rank)");
+      if (!v->shape.fully_known()) continue;
+      const auto& dims = v->shape.dims;
+      if (std::find(dims.begin(), dims.end(), 0) != dims.end()) continue;  // empty
+      // Product compared as n * d > limit  <=>  n > limit / d, never overflowing.
+      uint64_t n = 1;
+      bool above = false;
+      for (int64_t d : dims) {
+        if (n > limit / static_cast<uint64_t>(d)) { above = true; break; }
+        n *= static_cast<uint64_t>(d);
+      }
+      if (above)
+        throw Error("value '" + v->name + "' has shape " + v->shape.str() + ", more than the limit of " +
+                    std::to_string(limit) + " elements (SessionOptions::max_tensor_elements)");
+    }
   }
 
   static TensorInfo info(const ir::Value& v) {
@@ -80,12 +125,12 @@ class SessionImpl {
       if (t.empty()) throw Error(where + ": no tensor given");
       if (t.dtype() != want.dtype)
         throw Error(where + ": expected dtype " + dtype_name(want.dtype) + " but got " + dtype_name(t.dtype()));
+      if (t.numel() > 0 && t.data() == nullptr) throw Error(where + ": tensor has no data");
       if (!want.has_shape) continue;
       bool ok = t.rank() == want.shape.size();
       for (size_t d = 0; ok && d < t.rank(); ++d) ok = want.shape[d] < 0 || want.shape[d] == t.shape()[d];
       if (!ok)
         throw Error(where + ": expected shape " + shape_to_string(want.shape) + " but got " + shape_to_string(t.shape()));
-      if (t.numel() > 0 && t.data() == nullptr) throw Error(where + ": tensor has no data");
     }
   }
 
@@ -101,19 +146,38 @@ class SessionImpl {
 
 Session::Session(std::shared_ptr<const detail::SessionImpl> impl) : impl_(std::move(impl)) {}
 
-Session Session::load(const std::string& path, const SessionOptions& options) {
-  auto graph = onnx_import::load_model_file(path, options);
+namespace {
+// Loading allocates what the model asks for (within the limits); running out
+// of memory there is reported as an Error like any other refusal.
+template <class F>
+Session guard_allocation(const std::string& source, F&& load) {
   try {
-    return Session(std::make_shared<detail::SessionImpl>(std::move(graph), options));
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
+    return load();
+  } catch (const std::bad_alloc&) {
+    throw Error(source + ": out of memory while loading the model");
+  } catch (const std::length_error& e) {
+    throw Error(source + ": a buffer the model needs is too large (" + e.what() + ")");
   }
+}
+}  // namespace
+
+Session Session::load(const std::string& path, const SessionOptions& options) {
+  return guard_allocation(path, [&] {
+    auto graph = onnx_import::load_model_file(path, options);
+    try {
+      return Session(std::make_shared<detail::SessionImpl>(std::move(graph), options));
+    } catch (const Error& e) {
+      throw Error(path + ": " + e.what());
+    }
+  });
 }
 
 Session Session::load_from_bytes(const void* data, size_t size, const SessionOptions& options,
                                  const std::string& base_dir) {
-  auto graph = onnx_import::load_model_bytes(data, size, base_dir, options, "<model in memory>");
-  return Session(std::make_shared<detail::SessionImpl>(std::move(graph), options));
+  return guard_allocation("<model in memory>", [&] {
+    auto graph = onnx_import::load_model_bytes(data, size, base_dir, options, "<model in memory>");
+    return Session(std::make_shared<detail::SessionImpl>(std::move(graph), options));
+  });
 }
 
 const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs(); }

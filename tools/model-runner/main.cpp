@@ -200,11 +200,14 @@ std::vector<DataSet> gather_inputs(const kiln::cli::Options& o, const kiln::Sess
   }
   if (!sets.empty()) return sets;
 
-  for (const auto& [name, file] : o.input_files) {
+  // (Pairs, not structured bindings: clang 14 cannot capture those in lambdas.)
+  for (const auto& entry : o.input_files) {
+    const std::string& name = entry.first;
     bool found = std::any_of(ins.begin(), ins.end(), [&](const auto& i) { return i.name == name; });
     if (!found) throw kiln::Error("--input: the model has no input named '" + name + "'");
   }
-  for (const auto& [name, shape] : o.shapes) {
+  for (const auto& entry : o.shapes) {
+    const std::string& name = entry.first;
     bool found = std::any_of(ins.begin(), ins.end(), [&](const auto& i) { return i.name == name; });
     if (!found) throw kiln::Error("--shape: the model has no input named '" + name + "'");
   }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test suite under sanitizers (clang-14):
+#   scripts/sanitize.sh          AddressSanitizer + UndefinedBehaviorSanitizer ('asan' preset,
+#                                build-asan/): every kernel and the loader through the unit,
+#                                conformance, CLI and stress tests (not the model export, not
+#                                the fuzzer, which scripts/test.sh runs)
+#   scripts/sanitize.sh tsan     ThreadSanitizer ('tsan' preset, build-tsan/): the concurrency
+#                                and stress tests
+# Extra arguments go to ctest. Exits 77 (skipped) when clang is not installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=asan
+if [[ "${1:-}" == asan || "${1:-}" == tsan ]]; then kind="$1"; shift; fi
+if ! command -v clang++-14 >/dev/null; then
+  echo "skipped: sanitizer builds need clang++-14 (apt-get install clang-14 libclang-rt-14-dev)"
+  exit 77
+fi
+start=$(date +%s)
+[[ -f build-$kind/CMakeCache.txt ]] || cmake --preset "$kind" >/dev/null
+if [[ $kind == asan ]]; then
+  cmake --build build-asan -j 2 --target kiln_unit_tests kiln_conformance kiln_cli_tests kiln_stress_tests model-runner
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  export KILN_STRESS_RUNS="${KILN_STRESS_RUNS:-60}"
+  ctest --test-dir build-asan -j 2 --output-on-failure --timeout 900 -L 'unit|conformance|cli|stress' -LE fuzz "$@"
+else
+  cmake --build build-tsan -j 2 --target kiln_unit_tests kiln_stress_tests
+  # TBB is not built with ThreadSanitizer: see tests/tsan.supp for what is suppressed and why.
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} suppressions=$PWD/tests/tsan.supp"
+  export KILN_STRESS_RUNS="${KILN_STRESS_RUNS:-40}"
+  ctest --test-dir build-tsan -j 1 --output-on-failure --timeout 900 -R 'Concurrency\.|Stress\.|HostileModel\.ConstantOfShapeWithAbsurdRuntimeShape' "$@"
+fi
+echo "$kind suite wall time: $(( $(date +%s) - start )) s"
