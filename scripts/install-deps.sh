@@ -7,6 +7,8 @@ packages=(
   cmake ninja-build g++ pkg-config
   libxsimd-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
+  # Sanitizer builds and the loader fuzzer.
+  clang-14 libclang-rt-14-dev
   # Only to export test models from PyTorch; the engine never uses Python.
   python3 python3-numpy python3-torch python3-torchvision python3-onnx
 )

@@ -2,8 +2,8 @@
 # The test suite under sanitizers (clang-14):
 #   scripts/sanitize.sh          AddressSanitizer + UndefinedBehaviorSanitizer ('asan' preset,
 #                                build-asan/): every kernel and the loader through the unit,
-#                                conformance, CLI and stress tests (not the model export, not
-#                                the fuzzer, which scripts/test.sh runs)
+#                                conformance, CLI and stress tests (not the model export),
+#                                then a 60 s libFuzzer run of the loader
 #   scripts/sanitize.sh tsan     ThreadSanitizer ('tsan' preset, build-tsan/): the concurrency
 #                                and stress tests
 # Extra arguments go to ctest. Exits 77 (skipped) when clang is not installed.
@@ -18,11 +18,14 @@ fi
 start=$(date +%s)
 [[ -f build-$kind/CMakeCache.txt ]] || cmake --preset "$kind" >/dev/null
 if [[ $kind == asan ]]; then
-  cmake --build build-asan -j 2 --target kiln_unit_tests kiln_conformance kiln_cli_tests kiln_stress_tests model-runner
+  cmake --build build-asan -j 2 --target kiln_unit_tests kiln_conformance kiln_cli_tests kiln_stress_tests model-runner \
+    kiln_fuzz_load kiln_fuzz_seeds
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
   export KILN_STRESS_RUNS="${KILN_STRESS_RUNS:-60}"
   ctest --test-dir build-asan -j 2 --output-on-failure --timeout 900 -L 'unit|conformance|cli|stress' -LE fuzz "$@"
+  # Then 60 s of fuzzing the loader with the same build.
+  ctest --test-dir build-asan --output-on-failure --timeout 900 -L fuzz "$@"
 else
   cmake --build build-tsan -j 2 --target kiln_unit_tests kiln_stress_tests
   # TBB is not built with ThreadSanitizer: see tests/tsan.supp for what is suppressed and why.
