@@ -1,6 +1,7 @@
 #include "ops/op.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -38,14 +39,17 @@ PlannedOutputScope::PlannedOutputScope(const ir::Node& node, PlannedOutput* outp
 PlannedOutputScope::~PlannedOutputScope() { t_planned = previous_; }
 
 namespace {
-bool poison_outputs() {
-  static const bool on = [] {
+std::atomic<bool>& poison_flag() {
+  static std::atomic<bool> on = [] {
     const char* v = std::getenv("KILN_POISON_OUTPUTS");
     return v && *v && std::strcmp(v, "0") != 0;
   }();
   return on;
 }
+bool poison_outputs() { return poison_flag().load(std::memory_order_relaxed); }
 }  // namespace
+
+void set_poison_outputs(bool on) { poison_flag().store(on, std::memory_order_relaxed); }
 
 Tensor& ComputeContext::allocate_output(size_t i, DType dtype, std::vector<int64_t> shape) {
   return allocate(i, dtype, std::move(shape), false);

@@ -170,6 +170,10 @@ class OpRegistry {
   std::vector<OpSchema> schemas_;
 };
 
+// Whether allocate_output fills new outputs with NaN (see there); starts as
+// the environment variable KILN_POISON_OUTPUTS says. For tests.
+void set_poison_outputs(bool on);
+
 // Normalizes "ai.onnx" to "".
 std::string canonical_domain(const std::string& domain);
 
