@@ -145,10 +145,16 @@ void gemv_packed_a(const GemvProblem& p, int64_t m0, int64_t m1, float* workspac
         for (; j + step <= len; j += step)
           for (int64_t a = 0; a < acc_n; ++a)
             acc[a] = xsimd::fma(B::load_unaligned(panel + j + a * W), B::load_aligned(xe + j + a * W), acc[a]);
-        for (int64_t a = 0; a < acc_n; ++a) acc[a].store_aligned(fold + a * W);
-        for (int64_t q = 0; j + q < len; ++q) fold[q] += panel[j + q] * xe[j + q];  // q < step: same lane map
+        // Accumulators a and a + per map lanes to the same rows: add them,
+        // leaving per vectors = L floats whose float q is row q mod mr.
+        for (int64_t a = per; a < acc_n; ++a) acc[a % per] += acc[a];
+        for (int64_t a = 0; a < per; ++a) acc[a].store_aligned(fold + a * W);
+        const int64_t L = per * W;
+        for (int64_t q0 = j; q0 < len; q0 += L)  // the rest of the run (shorter than a step)
+          for (int64_t t = 0; t < L && q0 + t < len; ++t) fold[t] += panel[q0 + t] * xe[q0 + t];
         float* s = sums + (i - c0);
-        for (int64_t q = 0; q < step; ++q) s[q % mr] += fold[q];
+        for (int64_t q0 = 0; q0 < L; q0 += mr)  // L is a multiple of mr: float q0 + r is row r
+          for (int64_t r = 0; r < mr; ++r) s[r] += fold[q0 + r];
       }
     }
     finish<Arch>(p, sums, c0, c1 - c0);
