@@ -395,10 +395,10 @@ void conv_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Ten
       p.c = yp + y_off;
       p.ep.row_bias = bias ? bias + g * Mg : nullptr;
       if (z) p.ep.residual = z + y_off;
-      simd::sgemm(p);
+      run_sgemm(p);  // a GEMV when the map is one pixel (squeeze-excitation)
     }
   if (fused) ctx.mark_epilogue_applied();
-  ctx.set_kernel(simd::gemm_kernel_name(pointwise ? "conv1x1_sgemm" : "conv_implicit_sgemm"));
+  ctx.set_kernel(sgemm_kernel_name(p, pointwise ? "conv1x1_sgemm" : "conv_implicit_sgemm"));
 }
 
 void conv_transpose_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,

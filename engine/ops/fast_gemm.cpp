@@ -1,6 +1,13 @@
 #include "ops/fast_gemm.h"
 
+#include <algorithm>
+
+#include <tbb/task_arena.h>
+
+#include "kernels/simd/gemm_driver.h"
+#include "kernels/simd/gemv.h"
 #include "ops/fused.h"
+#include "runtime/parallel.h"
 
 namespace kiln::ops {
 
@@ -17,6 +24,70 @@ bool gemm_fused_epilogue(const ComputeContext& ctx, const std::vector<int64_t>& 
   ep->residual = f.residual_input ? z->data_as<float>() : nullptr;
   ep->ld_residual = y_shape.empty() ? 1 : y_shape.back();
   return true;
+}
+
+bool gemv_eligible(const simd::SgemmProblem& p) {
+  if (p.K < 1 || p.im2col) return false;
+  if (p.M == 1 && p.packed_b) return true;
+  return p.N == 1 && p.packed_a && p.ldc == 1 && (!p.ep.residual || p.ep.ld_residual == 1);
+}
+
+namespace {
+
+// Multiply-adds per thread below which the GEMV stays on one thread.
+constexpr int64_t kGemvMinTaskWork = int64_t{1} << 15;
+
+// This thread's scratch: the GEMV workspace, then room for a gathered x.
+float* gemv_scratch(int64_t floats) {
+  thread_local simd::AlignedFloats ws;
+  if (ws.size() < static_cast<size_t>(floats)) ws = simd::AlignedFloats(static_cast<size_t>(floats));
+  return ws.data();
+}
+
+}  // namespace
+
+bool run_sgemm(const simd::SgemmProblem& p, bool threaded) {
+  if (!gemv_eligible(p)) {
+    simd::sgemm(p, threaded);
+    return false;
+  }
+  const simd::GemmBlocking& bl = simd::gemm_blocking();
+  simd::GemvProblem g;
+  g.M = p.M;
+  g.N = p.N;
+  g.K = p.K;
+  g.y = p.c;
+  g.ep = p.ep;
+  g.bl = bl;
+  const bool rows = !(p.M == 1 && p.packed_b);  // N = 1: outputs along m
+  g.along_m = rows;
+  g.packed = rows ? p.packed_a : p.packed_b;
+  // The vector: row 0 of A' (M = 1) or column 0 of B' (N = 1), gathered when strided.
+  const float* src = rows ? p.b : p.a;
+  const int64_t inc = rows ? (p.trans_b ? 1 : p.ldb) : (p.trans_a ? p.lda : 1);
+  std::vector<float> gathered;
+  if (inc == 1) {
+    g.x = src;
+  } else {
+    gathered.resize(static_cast<size_t>(p.K));
+    for (int64_t k = 0; k < p.K; ++k) gathered[static_cast<size_t>(k)] = src[k * inc];
+    g.x = gathered.data();
+  }
+  const int64_t outputs = rows ? p.M : p.N, width = rows ? bl.mr : bl.nr;
+  const int64_t panels = (outputs + width - 1) / width;
+  const int64_t threads = threaded ? tbb::this_task_arena::max_concurrency() : 1;
+  const int64_t per_panel = width * p.K;
+  const int64_t grain = threads <= 1 ? panels : std::max<int64_t>(1, kGemvMinTaskWork / std::max<int64_t>(per_panel, 1));
+  auto compute = simd::dispatch(simd::sgemv_compute{});
+  const int64_t ws = simd::gemv_workspace_floats(bl);
+  runtime::parallel_for(panels, grain, [&](int64_t b, int64_t e) {
+    compute(g, b * width, std::min(outputs, e * width), gemv_scratch(ws));
+  });
+  return true;
+}
+
+const char* sgemm_kernel_name(const simd::SgemmProblem& p, const char* sgemm_prefix) {
+  return simd::gemm_kernel_name(gemv_eligible(p) ? "gemv" : sgemm_prefix);
 }
 
 }  // namespace kiln::ops

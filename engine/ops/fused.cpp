@@ -91,6 +91,22 @@ double FusedEpilogue::apply(double x) const {
   return x;
 }
 
+simd::ActParams FusedEpilogue::simd_act() const {
+  simd::Act k = simd::Act::None;
+  switch (kind) {
+    case None: k = simd::Act::None; break;
+    case Relu: k = simd::Act::Relu; break;
+    case Clip: k = simd::Act::Clip; break;
+    case LeakyRelu: k = simd::Act::LeakyRelu; break;
+    case Sigmoid: k = simd::Act::Sigmoid; break;
+    case HardSigmoid: k = simd::Act::HardSigmoid; break;
+    case HardSwish: k = simd::Act::HardSwish; break;
+    case Tanh: k = simd::Act::Tanh; break;
+    case SiLU: k = simd::Act::SiLU; break;
+  }
+  return simd::ActParams{k, alpha, beta};
+}
+
 namespace {
 
 void register_fused(OpRegistry& r, const std::string& base) {

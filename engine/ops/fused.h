@@ -16,6 +16,7 @@
 #include <string>
 
 #include "ir/graph.h"
+#include "kernels/simd/activation.h"
 
 namespace kiln::ops {
 
@@ -38,6 +39,8 @@ struct FusedEpilogue {
   static FusedEpilogue of(const ir::Node& n);  // an Error for an unknown activation
   // The activation in double (the reference); fast kernels have their own.
   double apply(double x) const;
+  // The activation as the SIMD kernels' parameters (kernels/simd/activation.h).
+  simd::ActParams simd_act() const;
 };
 
 // The activation an ONNX node computes, when it is one the epilogue knows and

@@ -252,9 +252,9 @@ void compute_gemm_fast(ComputeContext& ctx, const GemmAttrs& at) {
     }
   }
   const bool fused = gemm_fused_epilogue(ctx, {M, N}, &p.ep);
-  simd::sgemm(p);
+  run_sgemm(p);  // one-row / one-column products on the GEMV kernels
   if (fused) ctx.mark_epilogue_applied();
-  ctx.set_kernel(simd::gemm_kernel_name());
+  ctx.set_kernel(sgemm_kernel_name(p));
 }
 
 void compute_gemm(ComputeContext& ctx) {
@@ -369,7 +369,7 @@ void matmul_fast(ComputeContext& ctx, const MatMulDims& d, const Tensor& a, cons
     q.b = bp + b_off[i];
     q.c = yp + y_off[i];
     if (z) q.ep.residual = z + y_off[i];
-    simd::sgemm(q, threaded);
+    run_sgemm(q, threaded);
   };
   const int64_t nb = static_cast<int64_t>(y_off.size());
   const int64_t threads = tbb::this_task_arena::max_concurrency();
@@ -381,7 +381,7 @@ void matmul_fast(ComputeContext& ctx, const MatMulDims& d, const Tensor& a, cons
     for (int64_t i = 0; i < nb; ++i) entry(static_cast<size_t>(i), true);
   }
   if (fused) ctx.mark_epilogue_applied();
-  ctx.set_kernel(simd::gemm_kernel_name());
+  ctx.set_kernel(sgemm_kernel_name(p));
 }
 
 template <class T>

@@ -10,8 +10,10 @@
 
 #include "kernels/reference/normalization.h"
 #include "kernels/simd/affine.h"
+#include "kernels/simd/affine_act.h"
 #include "kernels/simd/reduce.h"
 #include "ops/batchnorm_mode.h"
+#include "ops/fused.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
 
@@ -215,14 +217,39 @@ void batchnorm_typed(ComputeContext& ctx, bool training) {
   Tensor& yt = ctx.allocate_output(0, xt.dtype(), xs);
   T* y = yt.data_as<T>();
   if constexpr (std::is_same_v<T, float>) {
-    // float32: y = s·x + t per channel plane with the SIMD affine kernel.
-    static const std::string name = std::string("affine_f32_") + simd::best_arch_name();
-    auto affine = simd::dispatch(simd::affine_f32{});
-    runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        affine(x + r * S, y + r * S, S, static_cast<float>(s[r % C]), static_cast<float>(t[r % C]));
-    });
-    ctx.set_kernel(name.c_str());
+    // float32: y = s·x + t per channel plane with the SIMD affine kernel;
+    // a kiln.FusedBatchNormalization's residual add and activation run in the
+    // same pass (affine_act_f32), while each vector is still in registers.
+    const Tensor* z = ctx.residual();
+    bool fused = false;
+    simd::ActParams act;
+    if (n.domain == kKilnDomain) {
+      const FusedEpilogue e = FusedEpilogue::of(n);
+      fused = !e.residual_input || (z && z->dtype() == DType::Float32 && z->shape() == xs);
+      act = e.simd_act();
+      if (!e.residual_input) z = nullptr;
+    }
+    if (fused) {
+      static const std::string name = std::string("affine_act_f32_") + simd::best_arch_name();
+      auto affine_act = simd::dispatch(simd::affine_act_f32{});
+      const float* zp = z ? z->data_as<float>() : nullptr;
+      runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const simd::AffineActParams ap{static_cast<float>(s[r % C]), static_cast<float>(t[r % C]), act};
+          affine_act(ap, x + r * S, zp ? zp + r * S : nullptr, y + r * S, S);
+        }
+      });
+      ctx.mark_epilogue_applied();
+      ctx.set_kernel(name.c_str());
+    } else {
+      static const std::string name = std::string("affine_f32_") + simd::best_arch_name();
+      auto affine = simd::dispatch(simd::affine_f32{});
+      runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          affine(x + r * S, y + r * S, S, static_cast<float>(s[r % C]), static_cast<float>(t[r % C]));
+      });
+      ctx.set_kernel(name.c_str());
+    }
   } else {
     runtime::parallel_for(N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) kernels::ref::affine_run(x + r * S, y + r * S, S, s[r % C], t[r % C]);

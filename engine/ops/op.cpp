@@ -1,6 +1,8 @@
 #include "ops/op.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "ops/register.h"
@@ -36,7 +38,32 @@ PlannedOutputScope::PlannedOutputScope(const ir::Node& node, PlannedOutput* outp
 
 PlannedOutputScope::~PlannedOutputScope() { t_planned = previous_; }
 
+namespace {
+std::atomic<bool>& poison_flag() {
+  static std::atomic<bool> on = [] {
+    const char* v = std::getenv("KILN_POISON_OUTPUTS");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+bool poison_outputs() { return poison_flag().load(std::memory_order_relaxed); }
+}  // namespace
+
+void set_poison_outputs(bool on) { poison_flag().store(on, std::memory_order_relaxed); }
+
 Tensor& ComputeContext::allocate_output(size_t i, DType dtype, std::vector<int64_t> shape) {
+  return allocate(i, dtype, std::move(shape), false);
+}
+
+Tensor& ComputeContext::allocate_output_zeroed(size_t i, DType dtype, std::vector<int64_t> shape) {
+  return allocate(i, dtype, std::move(shape), true);
+}
+
+// Planned memory is handed out as it is (ops write every element); with
+// poison_outputs() it is first filled with 0xFF bytes (NaN in float32/64, −1 in
+// the integers) so that a test run catches an op that leaves elements unwritten.
+// Heap memory comes zeroed from Tensor's constructor.
+Tensor& ComputeContext::allocate(size_t i, DType dtype, std::vector<int64_t> shape, bool zeroed) {
   if (i >= outputs_.size()) fail("output " + std::to_string(i) + " does not exist");
   // Output sizes may come from data (ConstantOfShape, Expand, Tile, Resize,
   // Pad, …): an absurd one is refused before anything is allocated.
@@ -52,17 +79,20 @@ Tensor& ComputeContext::allocate_output(size_t i, DType dtype, std::vector<int64
   const PlannedOutputScope* scope = t_planned;
   if (scope && scope->node_ == &node_ && i < scope->count_) {
     PlannedOutput& p = scope->outputs_[i];
-    if (p.data && !p.taken && dtype_is_supported(dtype)) {
+    // An in-place slot holds the input it overwrites: never filled, so never
+    // used for a zeroed output.
+    if (p.data && !p.taken && dtype_is_supported(dtype) && (p.zero || !zeroed)) {
       size_t bytes = static_cast<size_t>(checked_numel(shape)) * dtype_size(dtype);
       if (bytes <= p.bytes) {
         p.taken = true;
-        if (p.zero && bytes) std::memset(p.data, 0, bytes);
+        if (p.zero && bytes && (zeroed || poison_outputs())) std::memset(p.data, zeroed ? 0 : 0xFF, bytes);
         outputs_[i] = Tensor::wrap(dtype, std::move(shape), p.data);
         return outputs_[i];
       }
     }
   }
   outputs_[i] = Tensor(dtype, std::move(shape));
+  if (!zeroed && poison_outputs() && outputs_[i].nbytes()) std::memset(outputs_[i].data(), 0xFF, outputs_[i].nbytes());
   return outputs_[i];
 }
 

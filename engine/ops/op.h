@@ -56,7 +56,7 @@ struct OpState {
 struct PlannedOutput {
   void* data = nullptr;
   size_t bytes = 0;   // capacity; a larger request falls back to the heap
-  bool zero = true;   // false for an in-place output: zeroing would erase the input it overwrites
+  bool zero = true;   // false for an in-place output: filling it would erase the input it overwrites
   bool taken = false;  // handed out once per run of the node
 };
 
@@ -108,13 +108,18 @@ class ComputeContext {
   size_t num_outputs() const { return outputs_.size(); }
   // Whether the graph uses output i (optional outputs may be omitted).
   bool output_wanted(size_t i) const { return node_.has_output(i); }
-  // Allocates output i (zeroed) and returns it for writing; an Error when the
-  // shape has more elements than the session allows (SessionOptions::max_tensor_elements).
-  // Inside a session the memory is the executor's planned slice; an
-  // elementwise op's output may then be the very buffer of its same-shaped
-  // input (in place), so such ops must read x[i] before writing y[i] and write
-  // every element.
+  // Allocates output i and returns it for writing. Its contents are
+  // undefined: the op must write every element. Inside a session the memory
+  // is the executor's planned slice; an elementwise op's output may then be
+  // the very buffer of its same-shaped input (in place), so such ops must
+  // read x[i] before writing y[i]. With the environment variable
+  // KILN_POISON_OUTPUTS=1 new outputs are filled with NaN (0xFF bytes) first,
+  // so that tests catch an op that leaves elements unwritten.
   Tensor& allocate_output(size_t i, DType dtype, std::vector<int64_t> shape);
+  // The same, zero-filled: for ops that accumulate into their output or
+  // write only some elements.
+  Tensor& allocate_output_zeroed(size_t i, DType dtype, std::vector<int64_t> shape);
+  // Outputs above this many elements are refused (SessionOptions::max_tensor_elements).
   void set_max_output_elements(uint64_t n) { max_output_elements_ = n; }
   uint64_t max_output_elements() const { return max_output_elements_; }
   // Sets output i to an existing tensor (e.g. a view sharing an input's storage).
@@ -124,6 +129,8 @@ class ComputeContext {
   [[noreturn]] void fail(const std::string& what) const;
 
  private:
+  Tensor& allocate(size_t i, DType dtype, std::vector<int64_t> shape, bool zeroed);
+
   const ir::Node& node_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>& outputs_;
@@ -167,6 +174,10 @@ class OpRegistry {
  private:
   std::vector<OpSchema> schemas_;
 };
+
+// Whether allocate_output fills new outputs with NaN (see there); starts as
+// the environment variable KILN_POISON_OUTPUTS says. For tests.
+void set_poison_outputs(bool on);
 
 // Normalizes "ai.onnx" to "".
 std::string canonical_domain(const std::string& domain);

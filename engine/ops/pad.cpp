@@ -3,6 +3,7 @@
 //   constant — the constant value; edge — the nearest edge element;
 //   reflect  — mirrored about the edge element (period 2·(n-1));
 //   wrap     — periodic (period n).
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/reference/copy.h"
@@ -78,6 +79,68 @@ void store_as(DType t, double v, void* out) {
   }
 }
 
+// n copies of the es-byte element `v` at dst.
+void fill_elements(char* dst, int64_t n, size_t es, const char* v) {
+  auto typed = [&](auto tag) {
+    using T = decltype(tag);
+    T t;
+    std::memcpy(&t, v, sizeof t);
+    std::fill(reinterpret_cast<T*>(dst), reinterpret_cast<T*>(dst) + n, t);
+  };
+  switch (es) {
+    case 1: std::memset(dst, static_cast<unsigned char>(*v), static_cast<size_t>(n)); break;
+    case 2: typed(uint16_t{}); break;
+    case 4: typed(uint32_t{}); break;
+    case 8: typed(uint64_t{}); break;
+    default:
+      for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * es, v, es);
+  }
+}
+
+// Constant-mode Pad as row copies: every output row (last axis) is either all
+// fill (an outer index in the padding) or fill · the kept run of an input row
+// (one memcpy) · fill. pads = [b_0 … b_{r-1}, e_0 … e_{r-1}], negative = crop.
+void pad_constant(const void* src_v, void* dst_v, size_t es, const std::vector<int64_t>& in,
+                  const std::vector<int64_t>& pads, const std::vector<int64_t>& out, const char* fill) {
+  const char* src = static_cast<const char*>(src_v);
+  char* dst = static_cast<char*>(dst_v);
+  const size_t r = in.size();
+  if (r == 0) {
+    std::memcpy(dst, src, es);
+    return;
+  }
+  // Kept part of axis d: input [lo, lo + len) lands at output [before, before + len).
+  std::vector<int64_t> lo(r), len(r), before(r), in_stride(r, 1);
+  for (size_t d = 0; d < r; ++d) {
+    lo[d] = std::max<int64_t>(0, -pads[d]);
+    len[d] = std::max<int64_t>(0, in[d] - lo[d] - std::max<int64_t>(0, -pads[r + d]));
+    before[d] = std::max<int64_t>(0, pads[d]);
+  }
+  for (size_t d = r - 1; d > 0; --d) in_stride[d - 1] = in_stride[d] * in[d];
+  const int64_t row = out[r - 1], rows = checked_numel(out) / std::max<int64_t>(row, 1);
+  const int64_t head = std::min(before[r - 1], row), body = std::min(len[r - 1], row - head);
+  std::vector<int64_t> idx(r - 1, 0);  // odometer over the outer output axes
+  for (int64_t q = 0; q < rows; ++q, dst += row * static_cast<int64_t>(es)) {
+    int64_t off = 0;
+    bool inside = body > 0;
+    for (size_t d = 0; inside && d + 1 < r; ++d) {
+      const int64_t j = idx[d] - before[d];
+      inside = j >= 0 && j < len[d];
+      off += (lo[d] + j) * in_stride[d];
+    }
+    if (!inside) {
+      fill_elements(dst, row, es, fill);
+    } else {
+      fill_elements(dst, head, es, fill);
+      std::memcpy(dst + head * es, src + (off + lo[r - 1]) * static_cast<int64_t>(es), static_cast<size_t>(body) * es);
+      fill_elements(dst + (head + body) * es, row - head - body, es, fill);
+    }
+    for (size_t d = r - 1; d-- > 0;)
+      if (++idx[d] < out[d]) break;
+      else idx[d] = 0;
+  }
+}
+
 void add_pad(OpRegistry& r) {
   OpSchema s;
   s.op_type = "Pad";
@@ -150,10 +213,18 @@ void add_pad(OpRegistry& r) {
     // an empty one (which may still have a huge axis) needs no index maps.
     std::vector<int64_t> out(rank);
     for (size_t d = 0; d < rank; ++d) out[d] = padded_dim(n, dims[d], full[d], full[rank + d], d);
+    if (std::all_of(full.begin(), full.end(), [](int64_t v) { return v == 0; })) {
+      set_view_output(ctx, 0, 0, dims);  // nothing to add or remove: the input itself
+      return;
+    }
     Tensor& y = ctx.allocate_output(0, x.dtype(), out);
     if (y.numel() == 0) return;
+    if (mode == PadMode::Constant) {
+      pad_constant(x.data(), y.data(), es, dims, full, out, fill.data());
+      return;
+    }
 
-    // Per axis: output index → input index, or -1 for the constant.
+    // Per axis: output index → input index (edge, reflect, wrap).
     std::vector<std::vector<int64_t>> maps(rank);
     for (size_t d = 0; d < rank; ++d) {
       const int64_t b = full[d], e = full[rank + d];

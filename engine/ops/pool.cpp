@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "kernels/reference/pool.h"
+#include "kernels/simd/pool.h"
 #include "kernels/simd/reduce.h"
 #include "ops/op_util.h"
 #include "runtime/parallel.h"
@@ -167,6 +168,43 @@ int64_t plane_grain(int64_t work_per_plane) {
   return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, work_per_plane));
 }
 
+// Float32 2-D pools on the SIMD kernel (kernels/simd/pool.h), one plane per
+// index of the parallel loop; false when the shape is not 2-D.
+bool pool2d_fast(ComputeContext& ctx, const kernels::ref::PoolGeometry& g, size_t axes, bool max,
+                 bool count_include_pad, const Tensor& x, Tensor& y) {
+  if (axes != 2 || x.dtype() != DType::Float32) return false;
+  simd::Pool2dParams p;
+  p.H = g.in[1];
+  p.W = g.in[2];
+  p.OH = g.out[1];
+  p.OW = g.out[2];
+  p.kh = g.kernel[1];
+  p.kw = g.kernel[2];
+  p.sh = g.stride[1];
+  p.sw = g.stride[2];
+  p.dh = g.dilation[1];
+  p.dw = g.dilation[2];
+  p.ph = g.pad_begin[1];
+  p.pw = g.pad_begin[2];
+  p.ph_end = g.pad_end[1];
+  p.pw_end = g.pad_end[2];
+  p.max = max;
+  p.count_include_pad = count_include_pad;
+  const int64_t planes = x.shape()[0] * x.shape()[1];
+  const int64_t scratch = simd::pool2d_scratch_floats(p);
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  auto kernel = simd::dispatch(simd::pool2d_f32{});
+  runtime::parallel_for(planes, plane_grain(g.out_plane() * p.kh * p.kw), [&](int64_t b, int64_t e) {
+    std::vector<float> buf(static_cast<size_t>(scratch));
+    for (int64_t i = b; i < e; ++i) kernel(p, xp + i * p.H * p.W, yp + i * p.OH * p.OW, buf.data());
+  });
+  static const std::string max_name = std::string("maxpool2d_f32_") + simd::best_arch_name();
+  static const std::string avg_name = std::string("avgpool2d_f32_") + simd::best_arch_name();
+  ctx.set_kernel(max ? max_name.c_str() : avg_name.c_str());
+  return true;
+}
+
 void infer_max_pool(InferContext& ctx) {
   require_dtype(ctx, 0, {DType::Float32, DType::Float64, DType::Int8, DType::UInt8});
   DType t = ctx.input(0).dtype;
@@ -187,6 +225,8 @@ void compute_max_pool(ComputeContext& ctx) {
   Tensor& y = ctx.allocate_output(0, x.dtype(), out_dims);
   int64_t* indices = nullptr;
   if (ctx.output_wanted(1)) indices = ctx.allocate_output(1, DType::Int64, out_dims).data_as<int64_t>();
+  if (y.numel() == 0) return;
+  if (!indices && pool2d_fast(ctx, g, a.kernel.size(), true, false, x, y)) return;
   int64_t planes = out_dims[0] * out_dims[1];
   int64_t grain = plane_grain(g.out_plane() * g.kernel[0] * g.kernel[1] * g.kernel[2]);
   auto run = [&](auto tag) {
@@ -219,6 +259,8 @@ void compute_average_pool(ComputeContext& ctx) {
   std::vector<int64_t> out_dims = {x.shape()[0], x.shape()[1]};
   for (size_t i = 0; i < a.kernel.size(); ++i) out_dims.push_back(g.out[3 - a.kernel.size() + i]);
   Tensor& y = ctx.allocate_output(0, x.dtype(), out_dims);
+  if (y.numel() == 0) return;
+  if (pool2d_fast(ctx, g, a.kernel.size(), false, a.count_include_pad, x, y)) return;
   int64_t planes = out_dims[0] * out_dims[1];
   int64_t grain = plane_grain(g.out_plane() * g.kernel[0] * g.kernel[1] * g.kernel[2]);
   auto run = [&](auto tag) {

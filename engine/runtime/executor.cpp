@@ -26,8 +26,8 @@ bool is_elementwise(const ir::Node& n) {
   return n.domain.empty() && n.outputs.size() == 1 && ops.count(n.op_type) != 0;
 }
 
-// One run's arena: raw, uninitialised memory (allocate_output zeroes what it
-// hands out unless the output is written in place).
+// One run's arena: raw, uninitialised memory (ops write every element of
+// what allocate_output hands out; allocate_output_zeroed zeroes it).
 struct ArenaBuffer {
   explicit ArenaBuffer(size_t bytes) : size(bytes) {
     data = static_cast<char*>(std::aligned_alloc(kArenaAlignment, std::max(bytes, kArenaAlignment)));
