@@ -114,6 +114,7 @@ void dw_plane(const DwConvParams& p, const float* x, const float* w, float bias,
       tap[ky * K + kx] = ky * l.row_floats + (S == 1 ? kx : (kx % 2) * l.half + kx / 2);
 
   const int64_t nvec = (p.OW + W - 1) / W;
+  const bool act_per_plane = p.OH * p.OW <= 4096;  // 16 KiB: stays in L1
   for (int64_t oy = 0; oy < p.OH; ++oy) {
     const float* in = work + oy * S * l.row_floats;
     float* yr = y + oy * p.OW;
@@ -136,10 +137,13 @@ void dw_plane(const DwConvParams& p, const float* x, const float* w, float bias,
       for (int t = 0; t < T; ++t) acc = xsimd::fma(B::load_unaligned(in + tap[t] + ox), wv[t], acc);
       dw_store<A>(acc, zr ? zr + ox : nullptr, yr + ox, std::min(W, p.OW - ox), p.act);
     }
-    // Costly activations run over the finished row while it is in L1, which
-    // keeps one instantiation of this loop for all of them.
-    if (A == Act::None && p.act.kind != Act::None) activation_f32{}(Arch{}, p.act, yr, yr, p.OW);
+    // Costly activations run over finished output while it is in cache, which
+    // keeps one instantiation of this loop for all of them: per row on large
+    // maps, once per plane on small ones (short rows would run mostly in the
+    // scalar tail).
+    if (A == Act::None && p.act.kind != Act::None && !act_per_plane) activation_f32{}(Arch{}, p.act, yr, yr, p.OW);
   }
+  if (A == Act::None && p.act.kind != Act::None && act_per_plane) activation_f32{}(Arch{}, p.act, y, y, p.OH * p.OW);
 }
 
 template <class Arch, int K, int S>
