@@ -22,25 +22,6 @@ const char* kernel_name(int k, int stride) {
   return names[(k == 5 ? 2 : 0) + (stride == 2 ? 1 : 0)].c_str();
 }
 
-// The fused activation as the SIMD kernels name it.
-simd::ActParams act_params(const FusedEpilogue& e) {
-  simd::ActParams a;
-  a.alpha = e.alpha;
-  a.beta = e.beta;
-  switch (e.kind) {
-    case FusedEpilogue::None: a.kind = simd::Act::None; break;
-    case FusedEpilogue::Relu: a.kind = simd::Act::Relu; break;
-    case FusedEpilogue::Clip: a.kind = simd::Act::Clip; break;
-    case FusedEpilogue::LeakyRelu: a.kind = simd::Act::LeakyRelu; break;
-    case FusedEpilogue::Sigmoid: a.kind = simd::Act::Sigmoid; break;
-    case FusedEpilogue::HardSigmoid: a.kind = simd::Act::HardSigmoid; break;
-    case FusedEpilogue::HardSwish: a.kind = simd::Act::HardSwish; break;
-    case FusedEpilogue::Tanh: a.kind = simd::Act::Tanh; break;
-    case FusedEpilogue::SiLU: a.kind = simd::Act::SiLU; break;
-  }
-  return a;
-}
-
 }  // namespace
 
 bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,
@@ -65,7 +46,7 @@ bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, co
   const Tensor* z = e.residual_input ? ctx.residual() : nullptr;
   const bool fused = e.kind != FusedEpilogue::None || z;
   if (z && z->shape() != y.shape()) return false;
-  p.act = act_params(e);
+  p.act = e.simd_act();
 
   const float* xp = x.data_as<float>();
   const float* wp = w.data_as<float>();

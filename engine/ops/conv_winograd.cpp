@@ -19,24 +19,6 @@ constexpr int64_t kXi = simd::kWinogradElements;
 // chunk by chunk, each chunk re-reading U.
 constexpr int64_t kChunkFloats = int64_t{1} << 24;
 
-simd::ActParams act_params(const FusedEpilogue& e) {
-  simd::ActParams a;
-  a.alpha = e.alpha;
-  a.beta = e.beta;
-  switch (e.kind) {
-    case FusedEpilogue::None: a.kind = simd::Act::None; break;
-    case FusedEpilogue::Relu: a.kind = simd::Act::Relu; break;
-    case FusedEpilogue::Clip: a.kind = simd::Act::Clip; break;
-    case FusedEpilogue::LeakyRelu: a.kind = simd::Act::LeakyRelu; break;
-    case FusedEpilogue::Sigmoid: a.kind = simd::Act::Sigmoid; break;
-    case FusedEpilogue::HardSigmoid: a.kind = simd::Act::HardSigmoid; break;
-    case FusedEpilogue::HardSwish: a.kind = simd::Act::HardSwish; break;
-    case FusedEpilogue::Tanh: a.kind = simd::Act::Tanh; break;
-    case FusedEpilogue::SiLU: a.kind = simd::Act::SiLU; break;
-  }
-  return a;
-}
-
 // Scratch kept per thread and grown once (a run allocates nothing after its
 // first): zeroed when grown, so that the lanes the kernels read past the
 // last tile (and ignore) are never uninitialized memory.
@@ -156,7 +138,7 @@ bool run_winograd_f32(ComputeContext& ctx, const WinogradWeights* u, const kerne
   if (z && (z->dtype() != DType::Float32 || z->shape() != y.shape())) return false;
   const bool fused = e.kind != FusedEpilogue::None || z;
   winograd_conv_f32(*u, s, x.data_as<float>(), b ? b->data_as<float>() : nullptr, z ? z->data_as<float>() : nullptr,
-                    act_params(e), y.data_as<float>());
+                    e.simd_act(), y.data_as<float>());
   if (fused) ctx.mark_epilogue_applied();
   ctx.set_kernel(simd::gemm_kernel_name("winograd_f4x3"));
   return true;
