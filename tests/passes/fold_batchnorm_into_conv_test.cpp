@@ -186,3 +186,35 @@ TEST(FoldIntoConv, BatchNormAfterConcatStaysAndExplainsWhy) {
 
 }  // namespace
 }  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+// The numeric audit: a fold whose scale exceeds 1e4 (tiny running variance)
+// and folded weights that turn subnormal are reported, not hidden.
+TEST(FoldAudit, HugeScaleAndSubnormalWeightsAreReported) {
+  ModelBuilder b(15);
+  b.input("x", DType::Float32, {1, 2, 4, 4});
+  // Channel 0's weights are tiny; channel 1's variance is tiny.
+  b.initializer("w", make_f32({2, 2, 1, 1}, {1e-36f, 1e-36f, 0.5f, -0.25f}));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  b.initializer("gamma", make_f32({2}, {1e-4f, 1.f}));
+  b.initializer("beta", make_f32({2}, {0.f, 0.f}));
+  b.initializer("mean", make_f32({2}, {0.f, 0.f}));
+  b.initializer("var", make_f32({2}, {1.f, 1e-12f}));
+  auto& bn = b.node("BatchNormalization", {"c", "gamma", "beta", "mean", "var"}, {"y"}, "bn");
+  attr(bn, "epsilon", 1e-12f);
+  b.output("y");
+  auto r = check_fusion(b);
+  EXPECT_EQ(r.count("BatchNormalization"), 0);
+  bool scale_warned = false, subnormal_warned = false;
+  for (const auto& w : r.report.warnings) {
+    scale_warned = scale_warned || w.find("tiny running variance") != std::string::npos;
+    subnormal_warned = subnormal_warned || w.find("subnormal") != std::string::npos;
+  }
+  EXPECT_TRUE(scale_warned);
+  EXPECT_TRUE(subnormal_warned);
+}
+
+}  // namespace
+}  // namespace kiln::test
