@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """kiln against onnxruntime and PyTorch on the benchmark models, in one run on one machine.
 
-    /work/venv/bin/python bench/compare_peers.py [--models-dir DIR] [--models resnet18,mobilenet_v2]
+    VENV/bin/python bench/compare_peers.py [--models-dir DIR] [--models resnet18,mobilenet_v2]
         [--batches 1,8] [--threads 1,2] [--iterations 20] [--warmup 3] [--repeats 3]
 
 The models folder is the one bench/export_bench_models.py writes (<name>/model.onnx and
@@ -133,7 +133,7 @@ def fmt(v, digits=2):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", default="/tmp/benchmodels")
+    ap.add_argument("--models-dir", default="build/bench-models")
     ap.add_argument("--model-runner", default=os.path.join(HERE, "..", "build", "tools", "model-runner", "model-runner"))
     ap.add_argument("--models", type=csv(str), default=DEFAULT_MODELS)
     ap.add_argument("--batches", type=csv(int), default=[1, 8])
