@@ -36,33 +36,12 @@ void activation_simd(ComputeContext& ctx, const simd::ActParams& p, const Tensor
 template <bool Ints, class Make, class ActOf>
 void add_activation(OpRegistry& r, const char* name, int since, int until, DTypes types, Make make, ActOf act_of,
                     int64_t grain = kGrain) {
-  OpSchema s;
-  s.op_type = name;
-  s.since_version = since;
-  s.until_version = until;
-  s.min_inputs = s.max_inputs = 1;
-  s.infer = [types, make](InferContext& ctx) {
-    check_dtype(ctx, 0, types);
-    make(ctx.node());
-    ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
-  };
-  s.compute = [make, act_of, grain](ComputeContext& ctx) {
-    const Tensor& x = ctx.input(0);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
-    if (x.dtype() == DType::Float32) {
-      make(ctx.node());  // validates attributes as the reference path does
-      activation_simd(ctx, act_of(ctx.node()), x, y, grain);
-      return;
-    }
-    auto f = make(ctx.node());
-    auto run = [&](auto tag) {
-      using T = decltype(tag);
-      unary_apply(x.data_as<T>(), y.data_as<T>(), x.numel(), [&f](T v) { return static_cast<T>(f(v)); }, grain);
-    };
-    if constexpr (Ints) dispatch_numeric(x.dtype(), ctx, run);
-    else dispatch_float(x.dtype(), ctx, run);
-  };
-  r.add(std::move(s));
+  add_unary<Ints>(r, name, since, until, types, make, grain,
+                  [act_of, grain](ComputeContext& ctx, const Tensor& x, Tensor& y) {
+                    if (x.dtype() != DType::Float32) return false;
+                    activation_simd(ctx, act_of(ctx.node()), x, y, grain);
+                    return true;
+                  });
 }
 
 // act_of for an activation without attributes.

@@ -119,13 +119,19 @@ auto plain(F f) {
   return [f](const ir::Node&) { return f; };
 }
 
+// No fast path: every dtype runs the reference function.
+struct NoFastPath {
+  bool operator()(ComputeContext&, const Tensor&, Tensor&) const { return false; }
+};
+
 // Registers a unary op y = f(x), y of x's dtype, for opsets [since, until]
 // and input dtypes `types`. make(node) validates attributes (it runs at load
 // too) and returns the elementwise function, generic over the element type:
 // float and double when Ints is false, every numeric type when it is true.
-template <bool Ints, class Make>
+// fast(ctx, x, y) may compute y itself (a SIMD kernel) and return true.
+template <bool Ints, class Make, class Fast = NoFastPath>
 void add_unary(OpRegistry& r, const char* name, int since, int until, DTypes types, Make make,
-               int64_t grain = kGrain) {
+               int64_t grain = kGrain, Fast fast = {}) {
   OpSchema s;
   s.op_type = name;
   s.since_version = since;
@@ -136,10 +142,11 @@ void add_unary(OpRegistry& r, const char* name, int since, int until, DTypes typ
     make(ctx.node());
     ctx.set_output(0, ctx.input(0).dtype, in_shape(ctx, 0));
   };
-  s.compute = [make, grain](ComputeContext& ctx) {
+  s.compute = [make, grain, fast](ComputeContext& ctx) {
     const Tensor& x = ctx.input(0);
     Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
-    auto f = make(ctx.node());
+    auto f = make(ctx.node());  // also validates attributes for the fast path
+    if (fast(ctx, x, y)) return;
     auto run = [&](auto tag) {
       using T = decltype(tag);
       unary_apply(x.data_as<T>(), y.data_as<T>(), x.numel(), [&f](T v) { return static_cast<T>(f(v)); }, grain);

@@ -134,8 +134,12 @@ void infer_gemm(InferContext& ctx) {
   ctx.set_output(0, ctx.input(0).dtype, known({M, N}));
 }
 
-template <class T>
-void compute_gemm_typed(ComputeContext& ctx, const GemmAttrs& at) {
+// M, N, K of Y = A'·B' from the run-time operands; an error when A and B are
+// not 2-D or their inner dimensions differ.
+struct GemmDims {
+  int64_t M, N, K;
+};
+GemmDims gemm_dims(const ComputeContext& ctx, const GemmAttrs& at) {
   const Tensor &a = ctx.input(0), &b = ctx.input(1);
   if (a.rank() != 2 || b.rank() != 2)
     ctx.fail("A and B must be 2-D, got " + shape_to_string(a.shape()) + " and " + shape_to_string(b.shape()));
@@ -144,6 +148,14 @@ void compute_gemm_typed(ComputeContext& ctx, const GemmAttrs& at) {
   if (K != Kb)
     ctx.fail("inner dimensions differ: A' is " + std::to_string(M) + "x" + std::to_string(K) + ", B' is " +
              std::to_string(Kb) + "x" + std::to_string(N));
+  return {M, N, K};
+}
+
+template <class T>
+void compute_gemm_typed(ComputeContext& ctx, const GemmAttrs& at) {
+  const Tensor &a = ctx.input(0), &b = ctx.input(1);
+  const GemmDims d = gemm_dims(ctx, at);
+  const int64_t M = d.M, N = d.N, K = d.K;  // plain names: lambdas below capture them
   Tensor& y = ctx.allocate_output(0, a.dtype(), {M, N});
   T* yp = y.data_as<T>();
   T beta = static_cast<T>(at.beta);
@@ -201,13 +213,8 @@ std::shared_ptr<const OpState> prepare_gemm(const InferContext& ctx) {
 // applied in the GEMM too.
 void compute_gemm_fast(ComputeContext& ctx, const GemmAttrs& at) {
   const Tensor &a = ctx.input(0), &b = ctx.input(1);
-  if (a.rank() != 2 || b.rank() != 2)
-    ctx.fail("A and B must be 2-D, got " + shape_to_string(a.shape()) + " and " + shape_to_string(b.shape()));
-  const int64_t M = a.shape()[at.trans_a ? 1 : 0], K = a.shape()[at.trans_a ? 0 : 1];
-  const int64_t N = b.shape()[at.trans_b ? 0 : 1], Kb = b.shape()[at.trans_b ? 1 : 0];
-  if (K != Kb)
-    ctx.fail("inner dimensions differ: A' is " + std::to_string(M) + "x" + std::to_string(K) + ", B' is " +
-             std::to_string(Kb) + "x" + std::to_string(N));
+  const GemmDims d = gemm_dims(ctx, at);
+  const int64_t M = d.M, N = d.N, K = d.K;  // plain names: lambdas below capture them
   Tensor& y = ctx.allocate_output(0, DType::Float32, {M, N});
   float* yp = y.data_as<float>();
   simd::SgemmProblem p;
