@@ -17,14 +17,9 @@ namespace {
 using test::attr;
 using test::make_f32;
 using test::make_i64;
+using test::iota_f32;
 using test::run_op;
 using Ints = std::vector<int64_t>;
-
-Tensor iota_f32(std::vector<int64_t> shape, float start = 1.f) {
-  Tensor t(DType::Float32, std::move(shape));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = start + static_cast<float>(i);
-  return t;
-}
 
 void expect_equal(const Tensor& got, const Tensor& want) {
   ASSERT_EQ(got.shape(), want.shape());
@@ -41,7 +36,7 @@ void expect_i64(const Tensor& got, std::vector<int64_t> shape, std::vector<int64
 // ---- MaxPool ---------------------------------------------------------------
 
 TEST(MaxPool, CeilModeAddsPartialWindow) {
-  Tensor x = iota_f32({1, 1, 4, 4});
+  Tensor x = iota_f32({1, 1, 4, 4}, 1.f);
   auto floor_mode = run_op("MaxPool", {x}, 1, [](auto& n) {
     attr(n, "kernel_shape", Ints{3, 3});
     attr(n, "strides", Ints{2, 2});
@@ -57,7 +52,7 @@ TEST(MaxPool, CeilModeAddsPartialWindow) {
 
 TEST(MaxPool, CeilModeDropsWindowStartingPastInput) {
   // ceil((2 − 1) / 2) + 1 = 2 windows, but the second would start at 2 >= 2.
-  auto y = run_op("MaxPool", {iota_f32({1, 1, 2, 2})}, 1, [](auto& n) {
+  auto y = run_op("MaxPool", {iota_f32({1, 1, 2, 2}, 1.f)}, 1, [](auto& n) {
     attr(n, "kernel_shape", Ints{1, 1});
     attr(n, "strides", Ints{2, 2});
     attr(n, "ceil_mode", int64_t{1});
@@ -158,7 +153,7 @@ TEST(MaxPool, Int8AndUInt8) {
 }
 
 TEST(MaxPool, OpsetGating) {
-  Tensor x = iota_f32({1, 1, 4, 4});
+  Tensor x = iota_f32({1, 1, 4, 4}, 1.f);
   // ceil_mode and dilations arrived in opset 10; Indices in 8.
   EXPECT_THROW(run_op("MaxPool", {x}, 1, [](auto& n) {
     attr(n, "kernel_shape", Ints{2, 2});
@@ -172,7 +167,7 @@ TEST(MaxPool, OpsetGating) {
 }
 
 TEST(MaxPool, RejectsBadAttributes) {
-  Tensor x = iota_f32({1, 1, 4, 4});
+  Tensor x = iota_f32({1, 1, 4, 4}, 1.f);
   auto fails = [&](const std::function<void(onnx::NodeProto&)>& set) { EXPECT_THROW(run_op("MaxPool", {x}, 1, set), Error); };
   fails([](auto&) {});  // no kernel_shape
   fails([](auto& n) { attr(n, "kernel_shape", Ints{2}); });             // rank mismatch
@@ -203,7 +198,7 @@ TEST(MaxPool, RejectsBadAttributes) {
     attr(n, "kernel_shape", Ints{2, 2});
     attr(n, "count_include_pad", int64_t{1});
   });
-  Tensor x6 = iota_f32({1, 1, 2, 2, 2, 2});
+  Tensor x6 = iota_f32({1, 1, 2, 2, 2, 2}, 1.f);
   EXPECT_THROW(run_op("MaxPool", {x6}, 1, [](auto& n) { attr(n, "kernel_shape", Ints{1, 1, 1, 1}); }), Error);
   EXPECT_THROW(run_op("MaxPool", {make_i64({1, 1, 4}, {1, 2, 3, 4})}, 1,
                       [](auto& n) { attr(n, "kernel_shape", Ints{2}); }),
@@ -213,7 +208,7 @@ TEST(MaxPool, RejectsBadAttributes) {
 // ---- AveragePool -----------------------------------------------------------
 
 TEST(AveragePool, CountIncludePadBothWays) {
-  Tensor x = iota_f32({1, 1, 3, 3});  // 1..9
+  Tensor x = iota_f32({1, 1, 3, 3}, 1.f);  // 1..9
   auto run = [&](int64_t include) {
     return run_op("AveragePool", {x}, 1, [&](auto& n) {
       attr(n, "kernel_shape", Ints{2, 2});
@@ -239,7 +234,7 @@ TEST(AveragePool, CeilModeTailIsNotCountedAsPadding) {
   // in = 6, pads 1/1, k = 3, s = 2, ceil: windows start at −1, 1, 3, 5; the last
   // covers x[5], the end pad (counted with count_include_pad) and one position
   // past the padded input (never counted).
-  Tensor x = iota_f32({1, 1, 6});
+  Tensor x = iota_f32({1, 1, 6}, 1.f);
   auto run = [&](int64_t include) {
     return run_op("AveragePool", {x}, 1, [&](auto& n) {
       attr(n, "kernel_shape", Ints{3});
@@ -293,7 +288,7 @@ TEST(AveragePool, Float64AndErrors) {
   EXPECT_DOUBLE_EQ(y[0].data_as<double>()[1], 3.0);
   Tensor u(DType::UInt8, {1, 1, 4});
   EXPECT_THROW(run_op("AveragePool", {u}, 1, [](auto& n) { attr(n, "kernel_shape", Ints{2}); }), Error);
-  EXPECT_THROW(run_op("AveragePool", {iota_f32({1, 1, 4})}, 1, [](auto& n) {
+  EXPECT_THROW(run_op("AveragePool", {iota_f32({1, 1, 4}, 1.f)}, 1, [](auto& n) {
     attr(n, "kernel_shape", Ints{2});
     attr(n, "storage_order", int64_t{1});
   }), Error);

@@ -15,14 +15,9 @@ namespace {
 using test::attr;
 using test::make_f32;
 using test::make_i64;
+using test::iota_f32;
 using test::run_op;
 using Ints = std::vector<int64_t>;
-
-Tensor iota_f32(std::vector<int64_t> shape, float start = 0.f) {
-  Tensor t(DType::Float32, std::move(shape));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = start + static_cast<float>(i);
-  return t;
-}
 
 void expect_close(const Tensor& got, const Tensor& want, double tol = 1e-5) {
   ASSERT_EQ(got.dtype(), want.dtype());

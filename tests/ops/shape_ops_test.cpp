@@ -12,12 +12,6 @@ namespace {
 std::vector<float> values_f32(const Tensor& t) { return {t.data_as<float>(), t.data_as<float>() + t.numel()}; }
 std::vector<int64_t> values_i64(const Tensor& t) { return {t.data_as<int64_t>(), t.data_as<int64_t>() + t.numel()}; }
 
-Tensor iota_f32(std::vector<int64_t> shape) {
-  Tensor t(DType::Float32, std::move(shape));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = static_cast<float>(i);
-  return t;
-}
-
 // The message of the kiln::Error that `f` throws ("" if none).
 template <class F>
 std::string error_of(F&& f) {

@@ -104,6 +104,12 @@ Tensor make_i64(std::vector<int64_t> shape, std::vector<int64_t> values) {
   return t;
 }
 
+Tensor iota_f32(std::vector<int64_t> shape, float start) {
+  Tensor t(DType::Float32, std::move(shape));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = start + static_cast<float>(i);
+  return t;
+}
+
 Tensor random_f32(std::vector<int64_t> shape, uint32_t seed, float lo, float hi) {
   Tensor t(DType::Float32, std::move(shape));
   std::mt19937 rng(seed);

@@ -16,6 +16,8 @@ double max_abs_diff(const Tensor& got, const Tensor& want);
 
 Tensor make_f32(std::vector<int64_t> shape, std::vector<float> values);
 Tensor make_i64(std::vector<int64_t> shape, std::vector<int64_t> values);
+// start, start + 1, start + 2, … in row-major order.
+Tensor iota_f32(std::vector<int64_t> shape, float start = 0.f);
 // Deterministic pseudo-random floats in [lo, hi).
 Tensor random_f32(std::vector<int64_t> shape, uint32_t seed, float lo = -1.f, float hi = 1.f);
 
