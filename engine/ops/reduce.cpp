@@ -14,6 +14,8 @@
 #include <type_traits>
 
 #include "kernels/reference/reduce.h"
+#include "kernels/simd/gemm_driver.h"
+#include "kernels/simd/reduce.h"
 #include "ops/op_util.h"
 #include "ops/softmax.h"
 #include "runtime/parallel.h"
@@ -208,6 +210,50 @@ void run_reduce(const Tensor& x, Tensor& y, const kernels::ref::ReduceLayout& l,
                         [&](int64_t b, int64_t e) { kernels::ref::reduce_strided(xp, yp, l, op, b, e); });
 }
 
+// float32 over the layouts CNN and transformer graphs produce, with SIMD
+// kernels (kernels/simd/reduce.h); false leaves the rest to the reference
+// kernel. Layouts (runs of merged axes, see make_layout):
+//   [kept O] [reduced R]              one contiguous run per output
+//   [kept O] [reduced R] [kept I]     rows of I outputs, O times (O may be 1)
+bool reduce_f32_simd(ComputeContext& ctx, const Tensor& x, Tensor& y, const kernels::ref::ReduceLayout& l,
+                     ReduceKind kind) {
+  if (x.dtype() != DType::Float32 || l.red_dims.size() != 1 || l.kept_dims.size() > 2) return false;
+  const int64_t R = l.red_dims[0];
+  const simd::ReduceOp op = kind == ReduceKind::Max   ? simd::ReduceOp::Max
+                            : kind == ReduceKind::Min ? simd::ReduceOp::Min
+                                                      : simd::ReduceOp::Sum;
+  const double scale = kind == ReduceKind::Mean ? 1.0 / static_cast<double>(R) : 1.0;
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  const auto& ks = l.kept_strides;
+  if (l.red_strides[0] == 1 && (ks.empty() || (ks.size() == 1 && ks[0] == R))) {
+    const int64_t O = y.numel();
+    auto run = simd::dispatch(simd::reduce_run_f32{});
+    runtime::parallel_for(O, std::max<int64_t>(1, (int64_t{1} << 15) / R), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) yp[o] = run(xp + o * R, R, op, scale);
+    });
+    ctx.set_kernel(simd::gemm_kernel_name("reduce_run_f32"));
+    return true;
+  }
+  const bool outer_kept = l.kept_dims.size() == 2;
+  const int64_t I = l.kept_dims.back(), O = outer_kept ? l.kept_dims[0] : 1;
+  if (ks.back() != 1 || l.red_strides[0] != I || (outer_kept && ks[0] != R * I)) return false;
+  // Tasks: (o, a chunk of kChunk columns); every column sums its rows in the
+  // same order whatever the split.
+  constexpr int64_t kChunk = 256;
+  const int64_t chunks = (I + kChunk - 1) / kChunk;
+  auto rows = simd::dispatch(simd::reduce_rows_f32{});
+  runtime::parallel_for(O * chunks, std::max<int64_t>(1, (int64_t{1} << 15) / (R * kChunk)),
+                        [&](int64_t b, int64_t e) {
+                          for (int64_t t = b; t < e; ++t) {
+                            const int64_t o = t / chunks, j = (t % chunks) * kChunk, n = std::min(kChunk, I - j);
+                            rows(xp + o * R * I + j, R, I, n, op, scale, yp + o * I + j);
+                          }
+                        });
+  ctx.set_kernel(simd::gemm_kernel_name("reduce_rows_f32"));
+  return true;
+}
+
 void compute_reduce(ComputeContext& ctx, const ReduceSpec& spec) {
   const Tensor& x = ctx.input(0);
   AxesArg a;
@@ -223,6 +269,7 @@ void compute_reduce(ComputeContext& ctx, const ReduceSpec& spec) {
   if (y.numel() == 0) return;
   if (l.reduced_count() == 0 && spec.kind == ReduceKind::Mean && !is_float(x.dtype()))
     ctx.fail("the mean of an empty set is undefined for " + dtype_name(x.dtype()));
+  if (l.reduced_count() > 0 && reduce_f32_simd(ctx, x, y, l, spec.kind)) return;
   bool is_bool = x.dtype() == DType::Bool;
   auto run = [&](auto tag) {
     using T = decltype(tag);
