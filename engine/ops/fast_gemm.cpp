@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <tbb/task_arena.h>
 
 #include "kernels/simd/gemm_driver.h"
 #include "kernels/simd/gemv.h"
@@ -75,7 +74,7 @@ bool run_sgemm(const simd::SgemmProblem& p, bool threaded) {
   }
   const int64_t outputs = rows ? p.M : p.N, width = rows ? bl.mr : bl.nr;
   const int64_t panels = (outputs + width - 1) / width;
-  const int64_t threads = threaded ? tbb::this_task_arena::max_concurrency() : 1;
+  const int64_t threads = threaded ? runtime::concurrency() : 1;
   const int64_t per_panel = width * p.K;
   const int64_t grain = threads <= 1 ? panels : std::max<int64_t>(1, kGemvMinTaskWork / std::max<int64_t>(per_panel, 1));
   auto compute = simd::dispatch(simd::sgemv_compute{});

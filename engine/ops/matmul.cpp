@@ -16,7 +16,6 @@
 #include <type_traits>
 #include <vector>
 
-#include <tbb/task_arena.h>
 
 #include "kernels/reference/gemm.h"
 #include "kernels/reference/gemm_int.h"
@@ -379,7 +378,7 @@ void matmul_fast(ComputeContext& ctx, const MatMulDims& d, const Tensor& a, cons
     run_sgemm(q, threaded);
   };
   const int64_t nb = static_cast<int64_t>(y_off.size());
-  const int64_t threads = tbb::this_task_arena::max_concurrency();
+  const int64_t threads = runtime::concurrency();
   if (nb >= 2 * threads && d.M * d.N * std::max<int64_t>(d.K, 1) < (int64_t{1} << 18)) {
     runtime::parallel_for(nb, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) entry(static_cast<size_t>(i), false);

@@ -1,4 +1,4 @@
-// kiln::Session: load → prepare → run, inside one oneTBB task arena per session.
+// kiln::Session: load → prepare → run, inside one thread arena per session (runtime/parallel.h).
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -6,7 +6,6 @@
 #include <map>
 #include <thread>
 
-#include <tbb/task_arena.h>
 
 #include "ir/graph.h"
 #include "kiln/kiln.h"
@@ -39,7 +38,7 @@ class SessionImpl {
     check_planned_sizes(options);
     executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan,
                                                     options.max_tensor_elements);
-    arena_ = std::make_unique<tbb::task_arena>(threads_);
+    arena_ = std::make_unique<runtime::Arena>(threads_);
     for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
     for (const ir::Value* v : graph_->outputs) outputs_.push_back(info(*v));
   }
@@ -54,14 +53,7 @@ class SessionImpl {
     validate(inputs);
     std::vector<Tensor> result;
     try {
-      char sync = 0;
-      runtime::tsan_release(&sync);
-      arena_->execute([&] {
-        runtime::tsan_acquire(&sync);
-        result = executor_->run(inputs, profile);
-        runtime::tsan_release(&sync);
-      });
-      runtime::tsan_acquire(&sync);
+      arena_->execute([&] { result = executor_->run(inputs, profile); });
     } catch (const std::bad_alloc&) {
       throw Error("out of memory while running the model");
     } catch (const std::length_error& e) {
@@ -137,7 +129,7 @@ class SessionImpl {
   std::unique_ptr<ir::Graph> graph_;
   int threads_;
   std::unique_ptr<runtime::Executor> executor_;
-  std::unique_ptr<tbb::task_arena> arena_;
+  std::unique_ptr<runtime::Arena> arena_;
   std::vector<TensorInfo> inputs_, outputs_;
   FusionReport report_;
 };

@@ -7,7 +7,6 @@
 #include <new>
 #include <string>
 
-#include <tbb/task_arena.h>
 
 #include "runtime/parallel.h"
 
@@ -75,7 +74,7 @@ void sgemm(const SgemmProblem& p, bool threaded) {
   if (p.M <= 0 || p.N <= 0) return;
   const GemmBlocking& b = gemm_blocking();
   auto compute = dispatch(sgemm_compute{});
-  const int64_t threads = threaded ? tbb::this_task_arena::max_concurrency() : 1;
+  const int64_t threads = threaded ? runtime::concurrency() : 1;
   const int64_t work = p.M * p.N * std::max<int64_t>(p.K, 1);
   if (threads <= 1 || work < kMinParallelWork) {
     compute(p, int64_t{0}, p.M, int64_t{0}, p.N, thread_workspace());
