@@ -34,7 +34,7 @@ else
   # The tsan preset builds the std::thread backend (engine/runtime/parallel.h): every
   # synchronisation is visible to TSan, so nothing is suppressed.
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
-  export KILN_STRESS_RUNS="${KILN_STRESS_RUNS:-40}"
+  export KILN_STRESS_RUNS="${KILN_STRESS_RUNS:-200}"
   ctest --test-dir build-tsan -j 1 --output-on-failure --timeout 900 -R 'Concurrency\.|Stress\.|HostileModel\.ConstantOfShapeWithAbsurdRuntimeShape' "$@"
 fi
 echo "$kind suite wall time: $(( $(date +%s) - start )) s"
