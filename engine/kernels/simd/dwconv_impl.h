@@ -179,6 +179,38 @@ void dw_fill(const DwConvParams& p, const DwLayout& l, const float* x, float* wo
   }
 }
 
+// U vectors of u from t on (see dw_band), each summed in R partial
+// accumulators (kernel rows ky ≡ r mod R) so that the dependent chains of
+// FMAs stay short enough for the FMA units to stay busy on small maps too.
+template <class Arch, int K, int S, int U, int R>
+inline void dw_block(const float* const* row, const xsimd::batch<float, Arch>* wv, float bias, int64_t t,
+                     float* u) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  B acc[U][R];
+#pragma GCC unroll 8
+  for (int j = 0; j < U; ++j) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[j][r] = B(r == 0 ? bias : 0.f);
+  }
+#pragma GCC unroll 8
+  for (int ky = 0; ky < K; ++ky) {
+#pragma GCC unroll 8
+    for (int kx = 0; kx < K; ++kx) {
+      const float* s = (S == 1 ? row[ky] + kx : row[2 * ky + kx % 2] + kx / 2) + t;
+#pragma GCC unroll 8
+      for (int j = 0; j < U; ++j)
+        acc[j][ky % R] = xsimd::fma(B::load_unaligned(s + j * W), wv[ky * K + kx], acc[j][ky % R]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < U; ++j) {
+#pragma GCC unroll 8
+    for (int r = 1; r < R; ++r) acc[j][0] += acc[j][r];
+    acc[j][0].store_unaligned(u + t + j * W);
+  }
+}
+
 // u[t] = bias + Σ_{ky,kx} w[ky, kx] · tap(ky, kx)[t] for t < n (whole vectors:
 // up to one vector past n), where tap(ky, kx) = row[ky] + kx (S = 1) or
 // row[2·ky + kx%2] + kx/2 (S = 2); see dwconv.h.
@@ -186,33 +218,18 @@ template <class Arch, int K, int S>
 void dw_band(const float* const* row_in, const float* w, float bias, int64_t n, float* u) noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int64_t W = static_cast<int64_t>(B::size);
-  constexpr int64_t U = 4;  // vectors per block: independent accumulators
   constexpr int NR = S == 1 ? K : 2 * K;
   const float* row[NR];
   for (int r = 0; r < NR; ++r) row[r] = row_in[r];
   B wv[K * K];  // a local copy stays in registers (where there are enough)
   for (int t = 0; t < K * K; ++t) wv[t] = B(w[t]);
-  auto tap = [&](int ky, int kx) -> const float* { return S == 1 ? row[ky] + kx : row[2 * ky + kx % 2] + kx / 2; };
   const int64_t nvec = (n + W - 1) / W;
   int64_t v = 0;
-  for (; v + U <= nvec; v += U) {
-    const int64_t t = v * W;
-    B acc[U];
-    for (int64_t j = 0; j < U; ++j) acc[j] = B(bias);
-    for (int ky = 0; ky < K; ++ky)
-      for (int kx = 0; kx < K; ++kx) {
-        const float* s = tap(ky, kx) + t;
-        for (int64_t j = 0; j < U; ++j) acc[j] = xsimd::fma(B::load_unaligned(s + j * W), wv[ky * K + kx], acc[j]);
-      }
-    for (int64_t j = 0; j < U; ++j) acc[j].store_unaligned(u + t + j * W);
-  }
-  for (; v < nvec; ++v) {
-    const int64_t t = v * W;
-    B acc(bias);
-    for (int ky = 0; ky < K; ++ky)
-      for (int kx = 0; kx < K; ++kx) acc = xsimd::fma(B::load_unaligned(tap(ky, kx) + t), wv[ky * K + kx], acc);
-    acc.store_unaligned(u + t);
-  }
+  // Blocks of 4 vectors; 3×3 splits each sum over 3 accumulators, 5×5 over
+  // 2 (its 25 weights fill the registers). The last vectors go one by one
+  // with one accumulator per kernel row.
+  for (; v + 4 <= nvec; v += 4) dw_block<Arch, K, S, 4, K == 3 ? 3 : 2>(row, wv, bias, v * W, u);
+  for (; v < nvec; ++v) dw_block<Arch, K, S, 1, K>(row, wv, bias, v * W, u);
 }
 
 // y[r, ox] = act(u[r·P + ox] (+ z[r, ox])) for r < rows, ox < OW. A vector
