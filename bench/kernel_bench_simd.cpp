@@ -96,6 +96,9 @@ void dw_args(benchmark::internal::Benchmark* b) {
   b->Args({960, 7, 7, 3, 1});
   b->Args({240, 28, 28, 5, 1});   // EfficientNet-B0 5×5
   b->Args({144, 56, 56, 5, 2});
+  b->Args({384, 14, 14, 3, 1});   // MobileNetV2 14×14 blocks
+  b->Args({576, 14, 14, 3, 2});   // MobileNetV2 14×14 → 7×7
+  b->Args({960, 7, 7, 5, 1});     // EfficientNet-B0 7×7 5×5
   b->Unit(benchmark::kMicrosecond);
 }
 BENCHMARK(BM_DwConvSimd)->Apply(dw_args);

@@ -1,11 +1,17 @@
 // The direct depthwise kernel (dwconv2d_f32) on every compiled arch the CPU
 // runs, against the reference convolution of one plane plus the epilogue in
-// double, over widths 1 … 2·16 + 1 (every tail of every vector width), several
-// heights and pads, both kernel sizes and strides; guard regions around the
-// output and the workspace.
+// double, over widths 1 … 2·16 + 1 (every tail of every vector width), maps
+// from 1×1 to multi-band ones, symmetric and asymmetric pads, both kernel
+// sizes and strides, every activation, with and without residual. The input
+// and residual planes end at an unreadable page (a read past them faults),
+// the output and workspace sit between guard regions, and the workspace starts
+// out full of NaN (its stale contents must never reach the output).
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/reference/conv.h"
 #include "kernels/simd/dwconv.h"
@@ -19,18 +25,61 @@ using testing_util::ramp;
 
 template <class Arch>
 class SimdDwConv : public ::testing::Test {};
+
+std::vector<ActParams> every_act() {
+  return {{Act::None, 0, 0},      {Act::Relu, 0, 0},      {Act::LeakyRelu, 0.1f, 0}, {Act::Clip, 0.f, 0.5f},
+          {Act::Sigmoid, 0, 0},   {Act::HardSigmoid, 0.2f, 0.5f}, {Act::HardSwish, 0, 0}, {Act::Tanh, 0, 0},
+          {Act::SiLU, 0, 0},      {Act::Softplus, 0, 0},  {Act::Mish, 0, 0},         {Act::Gelu, 0, 0},
+          {Act::GeluTanh, 0, 0}};
+}
 TYPED_TEST_SUITE(SimdDwConv, testing_util::Archs, testing_util::ArchNames);
 
+// The activations in double: the definitions the ops document.
 double act_ref(const ActParams& p, double x) {
+  auto clamp01 = [](double v) { return v < 0 ? 0.0 : (v > 1 ? 1.0 : v); };
+  auto softplus = [](double v) { return std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v))); };
   switch (p.kind) {
+    case Act::None: return x;
     case Act::Relu: return x < 0 ? 0 : x;
-    case Act::Clip: return std::min(std::max(x, double(p.alpha)), double(p.beta));
     case Act::LeakyRelu: return x >= 0 ? x : p.alpha * x;
-    case Act::HardSwish: return x * std::min(1.0, std::max(0.0, x / 6 + 0.5));
+    case Act::Clip: return std::min(std::max(x, double(p.alpha)), double(p.beta));
     case Act::Sigmoid: return 1 / (1 + std::exp(-x));
-    default: return x;
+    case Act::HardSigmoid: return clamp01(double(p.alpha) * x + double(p.beta));
+    case Act::HardSwish: return x * clamp01(x / 6 + 0.5);
+    case Act::Tanh: return std::tanh(x);
+    case Act::SiLU: return x / (1 + std::exp(-x));
+    case Act::Softplus: return softplus(x);
+    case Act::Mish: return x * std::tanh(softplus(x));
+    case Act::Gelu: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case Act::GeluTanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
   }
+  return 0;
 }
+
+// A copy of v whose last element is the last readable float before a
+// PROT_NONE page: any read past the end faults.
+class PageEnd {
+ public:
+  explicit PageEnd(const std::vector<float>& v) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE)), bytes = v.size() * sizeof(float);
+    len_ = (bytes + page - 1) / page * page + page;
+    map_ = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(map_, MAP_FAILED);
+    char* end = static_cast<char*>(map_) + len_ - page;
+    EXPECT_EQ(mprotect(end, page, PROT_NONE), 0);
+    data_ = reinterpret_cast<float*>(end - bytes);
+    if (!v.empty()) std::memcpy(data_, v.data(), bytes);
+  }
+  ~PageEnd() { munmap(map_, len_); }
+  PageEnd(const PageEnd&) = delete;
+  PageEnd& operator=(const PageEnd&) = delete;
+  const float* data() const { return data_; }
+
+ private:
+  void* map_ = nullptr;
+  size_t len_ = 0;
+  float* data_ = nullptr;
+};
 
 // Runs one case and compares with the reference conv of a 1-channel plane.
 template <class Arch>
@@ -62,8 +111,9 @@ void check_case(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int
   std::vector<float> want(static_cast<size_t>(p.OH * p.OW));
   kernels::ref::conv_f32(s, x.data(), w.data(), &bias, want.data());
 
-  Guarded y(p.OH * p.OW), work(dwconv2d_workspace_floats(p));
-  dwconv2d_f32{}(Arch{}, p, x.data(), w.data(), bias, residual ? z.data() : nullptr, y.data(), work.data());
+  const PageEnd xg(x), zg(z);
+  Guarded y(p.OH * p.OW), work(dwconv2d_workspace_floats(p), std::nanf(""));
+  dwconv2d_f32{}(Arch{}, p, xg.data(), w.data(), bias, residual ? zg.data() : nullptr, y.data(), work.data());
   for (int64_t i = 0; i < p.OH * p.OW; ++i) {
     const double pre = static_cast<double>(want[i]) + (residual ? z[i] : 0.0);
     const double e = act_ref(act, pre);
@@ -103,13 +153,67 @@ TYPED_TEST(SimdDwConv, AsymmetricPads) {
 TYPED_TEST(SimdDwConv, EpilogueActivationsAndResidual) {
   using Arch = TypeParam;
   KILN_SKIP_UNLESS_ARCH(Arch);
-  const std::vector<ActParams> acts = {{Act::Relu, 0, 0},      {Act::Clip, 0.f, 0.5f}, {Act::LeakyRelu, 0.1f, 0},
-                                       {Act::HardSwish, 0, 0}, {Act::Sigmoid, 0, 0},  {Act::None, 0, 0}};
-  for (const ActParams& a : acts)
+  for (const ActParams& a : every_act())
     for (bool res : {false, true})
       for (int K : {3, 5})
         for (int S : {1, 2})
           for (int64_t Wd : {5, 16, 19, 33}) check_case<Arch>(K, S, 8, Wd, K / 2, K / 2, K / 2, K / 2, a, res);
+}
+
+// Small maps (one vector spans several output rows; the last rows end at the
+// plane's end) with every pad pattern, residual, and both epilogue paths (an
+// in-register activation and a costly one run over the finished plane).
+TYPED_TEST(SimdDwConv, SmallMapsEveryEdge) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  const int64_t pads[][4] = {{0, 0, 0, 0}, {1, 1, 1, 1}, {2, 2, 2, 2}, {0, 1, 2, 0},
+                             {2, 0, 1, 2}, {1, 2, 0, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}};
+  const ActParams acts[] = {{Act::None, 0, 0}, {Act::Relu, 0, 0}, {Act::SiLU, 0, 0}};
+  for (int K : {3, 5})
+    for (int S : {1, 2})
+      for (int64_t H : {1, 2, 7, 14})
+        for (int64_t Wd : {1, 2, 7, 14})
+          for (const auto& pd : pads) {
+            if (H + pd[0] + pd[2] < K || Wd + pd[1] + pd[3] < K) continue;  // empty output
+            for (const ActParams& a : acts)
+              for (bool res : {false, true}) check_case<Arch>(K, S, H, Wd, pd[0], pd[1], pd[2], pd[3], a, res);
+          }
+}
+
+// Widths and heights just below, at and above multiples of every vector width
+// (4, 8, 16 floats), for the padded pitch and for the flattened plane.
+TYPED_TEST(SimdDwConv, VectorEdgeWidths) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  for (int K : {3, 5})
+    for (int S : {1, 2})
+      for (int64_t Wd : {15, 16, 17, 30, 31, 32, 33, 34, 47, 48, 49, 63, 64, 65, 66})
+        for (int64_t H : {3, 8, 9}) {
+          check_case<Arch>(K, S, H, Wd, K / 2, K / 2, K / 2, K / 2, ActParams{Act::Relu, 0, 0}, true);
+          if (H + 1 >= K) check_case<Arch>(K, S, H, Wd, 1, 0, 0, 1, ActParams{}, false);
+        }
+}
+
+// Maps large enough to run in several bands of output rows: the output of one
+// band spills into the next, the padded rows are filled band by band, and
+// the costly activations run per band.
+TYPED_TEST(SimdDwConv, SeveralBands) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  const ActParams acts[] = {{Act::Relu, 0, 0}, {Act::Sigmoid, 0, 0}};
+  for (int K : {3, 5})
+    for (int S : {1, 2})
+      for (const auto& hw : {std::pair<int64_t, int64_t>{75 * S, 61 * S}, {41 * S, 130 * S}, {112, 112}})
+        for (const ActParams& a : acts)
+          for (bool res : {false, true}) {
+            DwConvParams p;
+            p.kernel = K;
+            p.stride = S;
+            p.OW = (hw.second + 2 * (K / 2) - K) / S + 1;
+            p.OH = (hw.first + 2 * (K / 2) + 1 - K) / S + 1;
+            ASSERT_LT(detail::dw_layout(p).band, p.OH) << "the map fits one band";
+            check_case<Arch>(K, S, hw.first, hw.second, K / 2, K / 2, K / 2 + 1, K / 2, a, res);
+          }
 }
 
 }  // namespace

@@ -1,33 +1,32 @@
 // Workspace geometry of the depthwise kernel (baseline code: no ISA flags).
 #include "kernels/simd/dwconv.h"
 
+#include <algorithm>
+
 namespace kiln::simd {
 
 namespace detail {
 
 namespace {
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+// Target floats of u per band: with its input rows (about as many floats
+// again) a band stays within a 48 KiB L1.
+constexpr int64_t kBandFloats = 2048;
 }  // namespace
 
-// S = 1: a row holds padded input columns j − pad_left, j < OWr + K − 1.
-// S = 2: even columns e[j] = X(2j − pl) then odd ones o[j] = X(2j + 1 − pl),
-// j < OWr + K/2 each; the vector deinterleave writes up to 1.5 vectors past
-// the last j, hence the 32 floats of slack per half.
+// S = 1: the padded plane, rows r < OH + K − 1 holding input row r − pt.
+// S = 2: four sub-planes of OH + (K − 1)/2 rows each (padded rows
+// r < 2·OH + K − 1), then the staging row of 2·P floats.
 DwLayout dw_layout(const DwConvParams& p) noexcept {
   DwLayout l{};
-  const int64_t owr = round_up(p.OW, kMaxLanes);
-  l.rows = (p.OH - 1) * p.stride + p.kernel;
-  if (p.stride == 1) {
-    l.row_floats = round_up(owr + p.kernel - 1, kMaxLanes);
-    l.half = 0;
-    l.src = l.rows * l.row_floats;
-    l.total = l.src;
-  } else {
-    l.half = round_up(owr + p.kernel / 2, kMaxLanes) + 2 * kMaxLanes;
-    l.row_floats = 2 * l.half;
-    l.src = l.rows * l.row_floats;
-    l.total = l.src + 2 * l.half;
-  }
+  const int64_t k1 = p.kernel - 1;
+  l.pitch = p.stride == 1 ? p.OW + k1 : p.OW + k1 / 2;
+  l.rows = p.stride == 1 ? p.OH + k1 : p.OH + k1 / 2;
+  l.plane = l.rows * l.pitch + kSlack;
+  l.band = std::clamp<int64_t>(kBandFloats / l.pitch, 1, p.OH);
+  const int64_t planes = p.stride == 1 ? 1 : 4;
+  l.stage = planes * l.plane;
+  l.out = l.stage + (p.stride == 1 ? 0 : 2 * l.pitch + kSlack);
+  l.total = l.out + l.band * l.pitch + kSlack;
   return l;
 }
 

@@ -5,9 +5,20 @@
 //   y[oy, ox] = act( bias + Σ_{ky,kx<K} w[ky, kx] · x[oy·S − pt + ky, ox·S − pl + kx]  (+ z[oy, ox]) )
 //
 // with x read as 0 outside its H × W extent and z an optional residual plane.
-// Vectorized along the output row. The kernel first copies the plane into a
-// zero-bordered workspace (stride 2: each row split into its even and odd
-// columns), so that every tap of every output vector is one contiguous load.
+//
+// Vectorized over the flattened padded plane, so that one vector spans several
+// output rows however narrow the map. The plane is copied once into a
+// zero-bordered workspace of pitch P (stride 1: P = OW + K − 1, the padded
+// plane itself; stride 2: P = OW + (K − 1)/2, its four row/column-parity
+// sub-planes X_ab[r, c] = Xpad[2r + a, 2c + b]). With t = oy·P + ox,
+//
+//   S = 1:  u[t] = bias + Σ w[ky, kx] · Xpad[t + ky·P + kx]
+//   S = 2:  u[t] = bias + Σ w[ky, kx] · X_{ky%2, kx%2}[t + (ky/2)·P + kx/2]
+//
+// so every tap of every vector of u is one contiguous load. Columns ox ≥ OW of
+// u are meaningless and dropped when u is compacted into y (residual and
+// activation applied there). Large maps are done in bands of output rows so
+// that the workspace stays in L1/L2.
 #pragma once
 
 #include <cstdint>
@@ -31,8 +42,10 @@ bool dwconv2d_supported(const DwConvParams& p) noexcept;
 // Floats of workspace one call needs (the same for every arch).
 int64_t dwconv2d_workspace_floats(const DwConvParams& p) noexcept;
 
-// One plane: x is H × W, w is K × K, z (may be null) and y are OH × OW.
-// `work` holds dwconv2d_workspace_floats(p) floats.
+// One plane: x is H × W, w is K × K, z (may be null) and y are OH × OW; y
+// overlaps neither x nor z. Reads and writes nothing outside these planes.
+// `work` holds dwconv2d_workspace_floats(p) floats (any content; it need not
+// be zeroed).
 struct dwconv2d_f32 {
   template <class Arch>
   void operator()(Arch, const DwConvParams& p, const float* x, const float* w, float bias, const float* z, float* y,
@@ -46,15 +59,18 @@ KILN_SIMD_FOR_EACH_ARCH(KILN_SIMD_DWCONV_EXTERN)
 #undef KILN_SIMD_DWCONV_EXTERN
 
 namespace detail {
-// Workspace layout shared by dwconv.cpp and the kernel body. Output rows are
-// computed in whole vectors of up to kMaxLanes floats, so rows are sized for
-// OW rounded up to that.
+// Workspace layout shared by dwconv.cpp and the kernel body. Vectors are up
+// to kMaxLanes floats; every region has slack for whole-vector stores and
+// loads that run past its end (their extra lanes are never used).
 inline constexpr int64_t kMaxLanes = 16;
+inline constexpr int64_t kSlack = 3 * kMaxLanes;
 struct DwLayout {
-  int64_t rows;       // (OH − 1)·S + K padded input rows; row r is input row r − pad_top
-  int64_t row_floats; // floats per workspace row
-  int64_t half;       // S = 2: offset of the odd columns within a row
-  int64_t src;        // S = 2: offset of the one-row staging area (after all rows)
+  int64_t pitch;   // P (see above)
+  int64_t rows;    // rows of the padded plane (S = 1) or of each sub-plane (S = 2)
+  int64_t plane;   // floats per (sub-)plane, slack included; sub-plane q = 2a + b at q·plane
+  int64_t band;    // output rows per band
+  int64_t stage;   // S = 2: offset of the one padded row staged before it is split
+  int64_t out;     // offset of one band of u (band·P floats + slack)
   int64_t total;
 };
 DwLayout dw_layout(const DwConvParams& p) noexcept;
