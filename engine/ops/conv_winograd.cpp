@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/reference/winograd.h"
+#include <tbb/task_arena.h>
+
 #include "kernels/simd/winograd.h"
 #include "ops/fused.h"
 #include "runtime/parallel.h"
@@ -14,13 +15,21 @@ namespace {
 
 constexpr int64_t kXi = simd::kWinogradElements;
 
-// V (36 × C × tiles) and the GEMM products (36 × M × tiles) of one chunk of
-// tiles stay below this many floats together (64 MiB); larger problems run
-// chunk by chunk, each chunk re-reading U.
-constexpr int64_t kChunkFloats = int64_t{1} << 24;
+// Tiles are shared out in groups of 16 (the widest vector: a group costs the
+// transforms and the GEMM the same whether it holds 1 or 16 tiles).
+constexpr int64_t kGroup = 16;
+
+// A block of tiles runs input transform → 36 GEMMs → output transform before
+// the next starts, so that its V (36 × C × tiles, written in the GEMM's
+// packed-B layout) and M (36 × M × tiles) stay in the core's L2 (1 MiB on
+// Zen 5) between the phases instead of going to memory and back; only U is
+// re-read per block, and it is the operand the GEMM streams anyway.
+// Measured on 64→64 at 56² (bench/RESULTS.md): a budget of 0.75 MiB (blocks
+// of 48 tiles) … 3 MiB (196) spans ±5 %; 1.5 MiB was best.
+constexpr int64_t kBlockBytes = int64_t{3} << 19;
 
 // Scratch kept per thread and grown once (a run allocates nothing after its
-// first): zeroed when grown, so that the lanes the kernels read past the
+// first): zeroed when grown, so that the columns the kernels read past the
 // last tile (and ignore) are never uninitialized memory.
 float* scratch(simd::AlignedFloats& buf, int64_t floats) {
   if (static_cast<int64_t>(buf.size()) < floats) {
@@ -29,6 +38,13 @@ float* scratch(simd::AlignedFloats& buf, int64_t floats) {
   }
   return buf.data();
 }
+
+// Each thread's V, M and input-kernel scratch: V and M of the blocks it runs
+// (or, when the phases are shared out, of the calling thread's block).
+struct ThreadScratch {
+  simd::AlignedFloats v, m, in;
+};
+thread_local ThreadScratch t_scratch;
 
 }  // namespace
 
@@ -53,14 +69,44 @@ bool winograd_preferred(int64_t C, int64_t M, int64_t OH, int64_t OW) {
   return T >= 196 || (T >= 16 && std::min(C, M) >= 128);
 }
 
+// U_ξ = (G w Gᵀ)[ξ] for every (o, c), written straight into the SGEMM's
+// packed-A layout (gemm.h: per K block of kc, micro-panels kb × mr, rows
+// past M zero) with the reference's arithmetic (double, same order), so the
+// floats equal kernels::ref::winograd_f4x3_filter's.
 std::shared_ptr<const WinogradWeights> winograd_weights(const float* w, int64_t M, int64_t C) {
+  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                      {0, 0, 1}};
   auto st = std::make_shared<WinogradWeights>();
   st->M = M;
   st->C = C;
-  std::vector<float> u(static_cast<size_t>(kXi * M * C));
-  kernels::ref::winograd_f4x3_filter(w, M, C, u.data());
+  const simd::GemmBlocking& gb = simd::gemm_blocking();
+  const int64_t mr = gb.mr, kc = gb.kc, Mp = (M + mr - 1) / mr * mr;
+  const size_t floats = static_cast<size_t>(Mp * std::max<int64_t>(C, 1));
   st->u.reserve(kXi);
-  for (int64_t xi = 0; xi < kXi; ++xi) st->u.push_back(simd::pack_gemm_a(u.data() + xi * M * C, C, false, M, C));
+  float* u[kXi];
+  for (int64_t xi = 0; xi < kXi; ++xi) {
+    st->u.emplace_back(floats);
+    u[xi] = st->u.back().data();
+    std::memset(u[xi], 0, floats * sizeof(float));
+  }
+  for (int64_t k0 = 0; k0 < C; k0 += kc) {
+    const int64_t kb = std::min(kc, C - k0);
+    for (int64_t o = 0; o < M; ++o)
+      for (int64_t c = k0; c < k0 + kb; ++c) {
+        const float* g = w + (o * C + c) * 9;
+        double gg[6][3];  // G·g
+        for (int i = 0; i < 6; ++i)
+          for (int b = 0; b < 3; ++b) gg[i][b] = kG[i][0] * g[b] + kG[i][1] * g[3 + b] + kG[i][2] * g[6 + b];
+        const int64_t at = k0 * Mp + (o / mr) * mr * kb + (c - k0) * mr + o % mr;
+        for (int i = 0; i < 6; ++i)
+          for (int j = 0; j < 6; ++j)
+            u[6 * i + j][at] = static_cast<float>(gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2]);
+      }
+  }
   return st;
 }
 
@@ -69,61 +115,108 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
   const int64_t C = s.in_channels, M = s.out_channels, H = s.in_spatial[0], W = s.in_spatial[1];
   const int64_t OH = s.out_spatial[0], OW = s.out_spatial[1];
   const simd::WinogradPlane plane = simd::winograd_plane(H, W, OH, OW, s.pads_begin[0], s.pads_begin[1]);
-  const int64_t T = plane.TH * plane.TW, NT = s.batch * T;
-  // Chunks of tiles (flattened over images) of equal size.
-  const int64_t cap = std::max<int64_t>(64, kChunkFloats / (kXi * (C + M)));
-  const int64_t chunks = (NT + cap - 1) / cap, NB = (NT + chunks - 1) / chunks;
-  const int64_t ld = (NB + simd::kWinogradSlack + 15) / 16 * 16;  // row stride of V_ξ and M_ξ
-  thread_local simd::AlignedFloats v_buf, m_buf;
-  float* v = scratch(v_buf, kXi * C * ld);
-  float* m = scratch(m_buf, kXi * M * ld);
-  const int64_t phase_floats = simd::winograd_phase_floats(plane);
+  const int64_t T = plane.TH * plane.TW, NT = s.batch * T, groups = (NT + kGroup - 1) / kGroup;
+  const simd::GemmBlocking& gb = simd::gemm_blocking();
+  const int64_t threads = tbb::this_task_arena::max_concurrency();
+
+  // Blocks: contiguous, near-equal runs of groups (tiles flattened over the
+  // batch). Enough of them to keep each block's V and M within kBlockBytes,
+  // and with several threads a multiple of the thread count when there are
+  // groups enough to go round (each thread runs whole blocks); otherwise the
+  // blocks run one after another, each phase shared out over the threads.
+  const int64_t per_tile_bytes = kXi * (C + M) * static_cast<int64_t>(sizeof(float));
+  const int64_t cap = std::max<int64_t>(1, kBlockBytes / (per_tile_bytes * kGroup));  // groups per block
+  int64_t blocks = (groups + cap - 1) / cap;
+  const bool whole_blocks = threads <= 1 || groups >= 2 * threads;
+  if (whole_blocks) blocks = std::min(groups, (blocks + threads - 1) / threads * threads);
+  const int64_t max_tiles = (groups + blocks - 1) / blocks * kGroup;
+  const int64_t max_np = (max_tiles + gb.nr - 1) / gb.nr * gb.nr;
+  const int64_t ldm = max_np + kGroup;  // row stride of M_ξ: the output kernel reads past the last column
+  const int64_t v_floats = kXi * C * max_np, m_floats = kXi * M * ldm;
+  const int64_t in_floats = simd::winograd_input_scratch_floats(plane);
   auto input = simd::dispatch(simd::winograd_f4x3_input{});
   auto output = simd::dispatch(simd::winograd_f4x3_output{});
 
-  // Calls f(n, t0, t1, col) for the tiles [t0, t1) of image n inside the chunk
-  // starting at flattened tile c0 (col: their first column in V_ξ / M_ξ).
-  auto for_images = [&](int64_t c0, int64_t c1, auto&& f) {
-    for (int64_t n = c0 / T; n * T < c1; ++n) {
-      const int64_t a = std::max(c0, n * T), e = std::min(c1, (n + 1) * T);
-      f(n, a - n * T, e - n * T, a - c0);
+  struct Block {
+    int64_t c0, c1;  // flattened tiles
+    float* v;        // V_ξ: packed-B panels of N = c1 − c0 columns, ξ after ξ
+    float* m;        // M_ξ: M rows of ldm
+  };
+  auto block_of = [&](int64_t b, float* v, float* m) {
+    const int64_t g0 = b * groups / blocks, g1 = (b + 1) * groups / blocks;
+    return Block{g0 * kGroup, std::min(NT, g1 * kGroup), v, m};
+  };
+  // Calls f(n, t0, t1, col) for the tiles [t0, t1) of image n inside the
+  // block (col: their first column in V_ξ / M_ξ).
+  auto for_images = [&](const Block& bl, auto&& f) {
+    for (int64_t n = bl.c0 / T; n * T < bl.c1; ++n) {
+      const int64_t a = std::max(bl.c0, n * T), e = std::min(bl.c1, (n + 1) * T);
+      f(n, a - n * T, e - n * T, a - bl.c0);
     }
   };
-  for (int64_t c0 = 0; c0 < NT; c0 += NB) {
-    const int64_t c1 = std::min(NT, c0 + NB);
-    // V_ξ[c, t] for every channel: one task per input channel.
-    runtime::parallel_for(C, 1, [&](int64_t k0, int64_t k1) {
-      thread_local simd::AlignedFloats phase_buf;
-      float* phase = scratch(phase_buf, phase_floats);
-      for (int64_t c = k0; c < k1; ++c)
-        for_images(c0, c1, [&](int64_t n, int64_t t0, int64_t t1, int64_t col) {
-          input(plane, x + (n * C + c) * H * W, t0, t1, v + c * ld + col, C * ld, phase);
-        });
-    });
-    // M_ξ = U_ξ · V_ξ: one single-threaded GEMM per task (its result does not
-    // depend on which thread runs it).
-    runtime::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) {
-      for (int64_t xi = x0; xi < x1; ++xi) {
-        simd::SgemmProblem p;
-        p.M = M;
-        p.N = c1 - c0;
-        p.K = C;
-        p.packed_a = u.u[static_cast<size_t>(xi)].data();
-        p.b = v + xi * C * ld;
-        p.ldb = ld;
-        p.c = m + xi * M * ld;
-        p.ldc = ld;
-        simd::sgemm(p, /*threaded=*/false);
+  // Input channels [k0, k1) into V: row c of V_ξ is row c − kb0 of the K
+  // block starting at kb0 (gemm.h).
+  auto input_phase = [&](const Block& bl, int64_t k0, int64_t k1, float* in_scratch) {
+    const int64_t np = (bl.c1 - bl.c0 + gb.nr - 1) / gb.nr * gb.nr;
+    for (int64_t c = k0; c < k1; ++c) {
+      const int64_t kb0 = c / gb.kc * gb.kc, kb = std::min(gb.kc, C - kb0);
+      const simd::WinogradColumns cols{gb.nr, gb.nr * kb, C * np};
+      float* row = bl.v + kb0 * np + (c - kb0) * gb.nr;
+      for_images(bl, [&](int64_t n, int64_t t0, int64_t t1, int64_t col) {
+        input(plane, x + (n * C + c) * H * W, t0, t1, row, col, cols, in_scratch);
+      });
+    }
+  };
+  // M_ξ = U_ξ · V_ξ for ξ in [x0, x1), V_ξ read in place as packed B. Each
+  // GEMM is single-threaded; its summation order depends only on C and kc
+  // (gemm.h), not on the block, so results do not depend on the blocking.
+  auto gemm_phase = [&](const Block& bl, int64_t x0, int64_t x1) {
+    const int64_t np = (bl.c1 - bl.c0 + gb.nr - 1) / gb.nr * gb.nr;
+    for (int64_t xi = x0; xi < x1; ++xi) {
+      simd::SgemmProblem p;
+      p.M = M;
+      p.N = bl.c1 - bl.c0;
+      p.K = C;
+      p.packed_a = u.u[static_cast<size_t>(xi)].data();
+      p.packed_b = bl.v + xi * C * np;
+      p.c = bl.m + xi * M * ldm;
+      p.ldc = ldm;
+      simd::sgemm(p, /*threaded=*/false);
+    }
+  };
+  // Output channels [o0, o1) from M to Y with the epilogue.
+  auto output_phase = [&](const Block& bl, int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for_images(bl, [&](int64_t n, int64_t t0, int64_t t1, int64_t col) {
+        const int64_t off = (n * M + o) * OH * OW;
+        output(plane, bl.m + o * ldm + col, M * ldm, t0, t1, bias ? bias[o] : 0.f, z ? z + off : nullptr, act,
+               y + off);
+      });
+  };
+
+  if (whole_blocks) {
+    runtime::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+      float* v = scratch(t_scratch.v, v_floats);
+      float* m = scratch(t_scratch.m, m_floats);
+      float* in_scratch = scratch(t_scratch.in, in_floats);
+      for (int64_t b = b0; b < b1; ++b) {
+        const Block bl = block_of(b, v, m);
+        input_phase(bl, 0, C, in_scratch);
+        gemm_phase(bl, 0, kXi);
+        output_phase(bl, 0, M);
       }
     });
-    // Back to Y with the epilogue: one task per output channel.
-    runtime::parallel_for(M, 1, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o)
-        for_images(c0, c1, [&](int64_t n, int64_t t0, int64_t t1, int64_t col) {
-          const int64_t off = (n * M + o) * OH * OW;
-          output(plane, m + o * ld + col, M * ld, t0, t1, bias ? bias[o] : 0.f, z ? z + off : nullptr, act, y + off);
-        });
+    return;
+  }
+  float* v = scratch(t_scratch.v, v_floats);
+  float* m = scratch(t_scratch.m, m_floats);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const Block bl = block_of(b, v, m);
+    runtime::parallel_for(C, 1, [&](int64_t k0, int64_t k1) {
+      input_phase(bl, k0, k1, scratch(t_scratch.in, in_floats));
     });
+    runtime::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) { gemm_phase(bl, x0, x1); });
+    runtime::parallel_for(M, 1, [&](int64_t o0, int64_t o1) { output_phase(bl, o0, o1); });
   }
 }
 

@@ -35,53 +35,108 @@ inline void at6(const B m[6], B o[4]) noexcept {
   o[3] = xsimd::fma(B(8.f), s, q) + m[5];
 }
 
+// GCC 12 flags the _mm512_undefined_ps inside its own AVX-512 unpack
+// intrinsics as "maybe uninitialized" (as in gemm_impl.h); those lanes are
+// never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// 4×4 transposes inside every 128-bit group g of lanes:
+//   out[j][4g + b] = in[b][4g + j].
+// xsimd 8.1's zip_lo/zip_hi are the unpack instructions, which interleave
+// within 128-bit groups on every x86 width (and NEON's vectors are one
+// group); the second stage moves 64-bit pairs by zipping the same bits as
+// doubles. The Winograd output test pins this behaviour on every arch.
+template <class Arch>
+inline void transpose4x4_groups(const xsimd::batch<float, Arch> in[4], xsimd::batch<float, Arch> out[4]) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  using D = xsimd::batch<double, Arch>;
+  const D t0 = xsimd::bitwise_cast<D>(xsimd::zip_lo(in[0], in[1]));  // a0 b0 a1 b1
+  const D t1 = xsimd::bitwise_cast<D>(xsimd::zip_hi(in[0], in[1]));  // a2 b2 a3 b3
+  const D t2 = xsimd::bitwise_cast<D>(xsimd::zip_lo(in[2], in[3]));  // c0 d0 c1 d1
+  const D t3 = xsimd::bitwise_cast<D>(xsimd::zip_hi(in[2], in[3]));  // c2 d2 c3 d3
+  out[0] = xsimd::bitwise_cast<B>(xsimd::zip_lo(t0, t2));            // a0 b0 c0 d0
+  out[1] = xsimd::bitwise_cast<B>(xsimd::zip_hi(t0, t2));            // a1 b1 c1 d1
+  out[2] = xsimd::bitwise_cast<B>(xsimd::zip_lo(t1, t3));            // a2 b2 c2 d2
+  out[3] = xsimd::bitwise_cast<B>(xsimd::zip_hi(t1, t3));            // a3 b3 c3 d3
+}
+
+// Lane indices 0, 1, … as floats (exact below 2^24).
+template <class Arch>
+inline xsimd::batch<float, Arch> lane_index() noexcept {
+  using B = xsimd::batch<float, Arch>;
+  alignas(64) float idx[B::size];
+  for (size_t l = 0; l < B::size; ++l) idx[l] = static_cast<float>(l);
+  return B::load_aligned(idx);
+}
+
 }  // namespace winograd_detail
 
 template <class Arch>
-void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* x, int64_t t0, int64_t t1, float* v,
-                                     int64_t ld_xi, float* phase) const noexcept {
+void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* x, int64_t t0, int64_t t1, float* row,
+                                     int64_t n0, const WinogradColumns& cols, float* scratch) const noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int64_t W = static_cast<int64_t>(B::size);
-  static_assert(W - 1 <= kWinogradSlack);
+  constexpr int64_t kFront = detail::WinogradInputLayout::kFront;
+  static_assert(W <= kFront);
   if (t0 >= t1) return;
-  const detail::WinogradPhaseLayout l = detail::winograd_phase_layout(p);
-  const int64_t th0 = t0 / p.TW, th1 = (t1 - 1) / p.TW;  // tile rows touched
-  // Phase split of the padded rows these tiles read: slot j of phase q is
-  // column 4·j + q − pad_left (0 outside the plane, and in the slack).
+  const detail::WinogradInputLayout l = detail::winograd_input_layout(p);
+  const int64_t TW = p.TW, th0 = t0 / TW, th1 = (t1 - 1) / TW;  // tile rows touched
+  auto plane = [&](int c, int q) { return scratch + (4 * c + q) * l.plane_floats + kFront; };
+
+  // Q[c][q][(i − th0)·TW + tw] = x_padded[4·i + q, 4·tw + c] for the padded
+  // rows 4·th0 … 4·th1 + 5 the tiles read (later rows of the last plane row
+  // are never read by a kept lane).
+  float* prow = scratch + 24 * l.plane_floats;
+  const int64_t pcols = 4 * TW + 2;  // padded columns the tiles read
+  const int64_t lo = std::clamp<int64_t>(p.pad_left, 0, pcols), hi = std::clamp<int64_t>(p.pad_left + p.W, lo, pcols);
+  std::fill(prow, prow + l.row_floats, 0.f);
   for (int64_t r = 4 * th0; r < 4 * th1 + 6; ++r) {
-    const int64_t ih = r - p.pad_top;
-    float* dst[4];
-    for (int q = 0; q < 4; ++q) dst[q] = phase + (q * l.rows + r) * l.row_floats;
+    const int64_t i = r / 4 - th0, ih = r - p.pad_top;
+    const int q = static_cast<int>(r % 4);
     if (ih < 0 || ih >= p.H) {
-      for (int q = 0; q < 4; ++q) std::fill(dst[q], dst[q] + l.row_floats, 0.f);
+      for (int c = 0; c < 6; ++c) std::fill(plane(c, q) + i * TW, plane(c, q) + (i + 1) * TW, 0.f);
       continue;
     }
-    const float* xr = x + ih * p.W;
-    for (int64_t j = 0; j < l.row_floats; ++j)
-      for (int q = 0; q < 4; ++q) {
-        const int64_t iw = 4 * j + q - p.pad_left;
-        dst[q][j] = iw >= 0 && iw < p.W ? xr[iw] : 0.f;
-      }
+    std::memcpy(prow + lo, x + ih * p.W + (lo - p.pad_left), (hi - lo) * sizeof(float));  // borders stay 0
+    for (int c = 0; c < 6; ++c) {
+      float* dst = plane(c, q) + i * TW;
+      const float* src = prow + c;
+      for (int64_t tw = 0; tw < TW; ++tw) dst[tw] = src[4 * tw];
+    }
   }
-  // Whole vectors of tiles along each tile row, in increasing t.
-  for (int64_t th = th0; th <= th1; ++th) {
-    const int64_t tw_end = std::min(p.TW, t1 - th * p.TW);
-    for (int64_t tw = std::max<int64_t>(0, t0 - th * p.TW); tw < tw_end; tw += W) {
-      // Entry (r, c) of tiles tw … tw+W−1 is slot tw + c/4 of phase c%4, row 4·th + r.
-      B t[6][6];  // t[i][c] = (Bᵀ d)[i, c]
-      for (int c = 0; c < 6; ++c) {
-        const float* src = phase + ((c % 4) * l.rows + 4 * th) * l.row_floats + tw + c / 4;
-        B d[6];
-        for (int r = 0; r < 6; ++r) d[r] = B::load_unaligned(src + r * l.row_floats);
-        B col[6];
-        winograd_detail::bt6(d, col);
-        for (int i = 0; i < 6; ++i) t[i][c] = col[i];
-      }
-      float* out = v + th * p.TW + tw - t0;
+
+  // Whole vectors of columns; lane k of the vector at column n is tile
+  // t0 + (n + k − n0), i.e. plane offset (t0 − th0·TW) + (n − n0) + k.
+  const int64_t cnt = t1 - t0, n_end = n0 + cnt;
+  const B lane = winograd_detail::lane_index<Arch>();
+  for (int64_t n = n0 / W * W; n < n_end; n += W) {
+    const int64_t off = (t0 - th0 * TW) + (n - n0);
+    B t[6][6];  // t[i][c] = (Bᵀ d)[i, c]
+    for (int c = 0; c < 6; ++c) {
+      B d[6];
+      for (int r = 0; r < 6; ++r) d[r] = B::load_unaligned(plane(c, r % 4) + off + (r / 4) * TW);
+      B col[6];
+      winograd_detail::bt6(d, col);
+      for (int i = 0; i < 6; ++i) t[i][c] = col[i];
+    }
+    float* out = row + (n / cols.nr) * cols.panel + n % cols.nr;
+    if (n >= n0 && n + W <= n_end) {
       for (int i = 0; i < 6; ++i) {
-        B row[6];
-        winograd_detail::bt6(t[i], row);
-        for (int j = 0; j < 6; ++j) row[j].store_unaligned(out + (6 * i + j) * ld_xi);
+        B v[6];
+        winograd_detail::bt6(t[i], v);
+        for (int j = 0; j < 6; ++j) v[j].store_unaligned(out + (6 * i + j) * cols.ld_xi);
+      }
+    } else {  // a partial vector: keep the columns outside [n0, n_end)
+      const B col = lane + B(static_cast<float>(n));
+      const auto own = (col >= B(static_cast<float>(n0))) && (col < B(static_cast<float>(n_end)));
+      for (int i = 0; i < 6; ++i) {
+        B v[6];
+        winograd_detail::bt6(t[i], v);
+        for (int j = 0; j < 6; ++j) {
+          float* o = out + (6 * i + j) * cols.ld_xi;
+          xsimd::select(own, v[j], B::load_unaligned(o)).store_unaligned(o);
+        }
       }
     }
   }
@@ -93,67 +148,67 @@ void winograd_f4x3_output::operator()(Arch, const WinogradPlane& p, const float*
                                       float* y) const noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int64_t W = static_cast<int64_t>(B::size);
-  static_assert(W - 1 <= kWinogradSlack);
+  static_assert(W - 1 <= kWinogradSlack && W % 4 == 0);
   if (t0 >= t1) return;
   detail::with_act(act.kind, [&](auto kind) {
     constexpr Act K = decltype(kind)::value;
-    const int64_t th0 = t0 / p.TW, th1 = (t1 - 1) / p.TW;
-    for (int64_t th = th0; th <= th1; ++th) {
-      const int64_t tw_end = std::min(p.TW, t1 - th * p.TW);
-      for (int64_t tw = std::max<int64_t>(0, t0 - th * p.TW); tw < tw_end; tw += W) {
-        const float* src = m + th * p.TW + tw - t0;
-        B s[4][6];  // s[a][j] = (Aᵀ M)[a, j]
-        for (int j = 0; j < 6; ++j) {
-          B col[6], o[4];
-          for (int i = 0; i < 6; ++i) col[i] = B::load_unaligned(src + (6 * i + j) * ld_xi);
-          winograd_detail::at6(col, o);
-          for (int a = 0; a < 4; ++a) s[a][j] = o[a];
+    alignas(64) float buf[4][W];  // transposed rows: tile k's 4 columns at buf[k % 4][4·(k / 4)]
+    int64_t rows[W], ncols[W], at[W];  // per lane: rows and columns inside the plane, y offset of its corner
+    for (int64_t k0 = 0, th = t0 / p.TW, tw = t0 % p.TW; k0 < t1 - t0; k0 += W) {
+      const int64_t lanes = std::min(W, t1 - t0 - k0);
+      for (int64_t k = 0; k < lanes; ++k) {
+        rows[k] = std::min<int64_t>(4, p.OH - 4 * th);
+        ncols[k] = std::min<int64_t>(4, p.OW - 4 * tw);
+        at[k] = 4 * th * p.OW + 4 * tw;
+        if (++tw == p.TW) tw = 0, ++th;
+      }
+      const float* src = m + k0;
+      B s[4][6];  // s[a][j] = (Aᵀ M)[a, j]
+      for (int j = 0; j < 6; ++j) {
+        B col[6], o[4];
+        for (int i = 0; i < 6; ++i) col[i] = B::load_unaligned(src + (6 * i + j) * ld_xi);
+        winograd_detail::at6(col, o);
+        for (int a = 0; a < 4; ++a) s[a][j] = o[a];
+      }
+      for (int a = 0; a < 4; ++a) {
+        B o[4];
+        winograd_detail::at6(s[a], o);
+        for (int b = 0; b < 4; ++b) o[b] += B(bias);
+        if (z) {  // the residual's row pieces, turned into per-column vectors like o
+          for (int64_t k = 0; k < W; ++k) {
+            float* d = &buf[k % 4][4 * (k / 4)];
+            const int64_t n = k < lanes && a < rows[k] ? ncols[k] : 0;
+            if (n > 0) std::memcpy(d, z + at[k] + a * p.OW, n * sizeof(float));
+            std::fill(d + n, d + 4, 0.f);
+          }
+          B zr[4], zc[4];
+          for (int j = 0; j < 4; ++j) zr[j] = B::load_aligned(buf[j]);
+          winograd_detail::transpose4x4_groups<Arch>(zr, zc);
+          for (int b = 0; b < 4; ++b) o[b] += zc[b];
         }
-        // Output columns 4·tw … of the tiles inside the plane.
-        const int64_t ow0 = 4 * tw, lanes = std::min(W, tw_end - tw), cols = std::min(4 * lanes, p.OW - ow0);
-        for (int a = 0; a < 4; ++a) {
-          const int64_t oh = 4 * th + a;
-          if (oh >= p.OH) break;
-          B o[4];
-          winograd_detail::at6(s[a], o);
-          // Interleave lanes back into the row: tile l, column b → 4·l + b.
-          alignas(64) float per_col[4][W];
-          alignas(64) float row[4 * W];
-          for (int b = 0; b < 4; ++b) (o[b] + B(bias)).store_aligned(per_col[b]);
-          for (int64_t ln = 0; ln < lanes; ++ln)
-            for (int b = 0; b < 4; ++b) row[4 * ln + b] = per_col[b][ln];
-          float* yr = y + oh * p.OW + ow0;
-          const float* zr = z ? z + oh * p.OW + ow0 : nullptr;
-          int64_t k = 0;
-          for (; k + W <= cols; k += W) {
-            B val = B::load_aligned(row + k);
-            if (zr) val += B::load_unaligned(zr + k);
-            detail::act_vec<K>(val, act.alpha, act.beta).store_unaligned(yr + k);
-          }
-          if (k < cols) {  // the row's tail through the padded buffer
-            alignas(64) float tail[W] = {};
-            std::memcpy(tail, row + k, (cols - k) * sizeof(float));
-            B val = B::load_aligned(tail);
-            if (zr) {
-              alignas(64) float zt[W] = {};
-              std::memcpy(zt, zr + k, (cols - k) * sizeof(float));
-              val += B::load_aligned(zt);
-            }
-            detail::act_vec<K>(val, act.alpha, act.beta).store_aligned(tail);
-            std::memcpy(yr + k, tail, (cols - k) * sizeof(float));
-          }
+        for (int b = 0; b < 4; ++b) o[b] = detail::act_vec<K>(o[b], act.alpha, act.beta);
+        B r[4];
+        winograd_detail::transpose4x4_groups<Arch>(o, r);
+        for (int j = 0; j < 4; ++j) r[j].store_aligned(buf[j]);
+        for (int64_t k = 0; k < lanes; ++k) {
+          if (a >= rows[k]) continue;
+          float* d = y + at[k] + a * p.OW;
+          const float* s4 = &buf[k % 4][4 * (k / 4)];
+          if (ncols[k] == 4) std::memcpy(d, s4, 4 * sizeof(float));
+          else std::memcpy(d, s4, ncols[k] * sizeof(float));
         }
       }
     }
   });
 }
+#pragma GCC diagnostic pop
 
 }  // namespace kiln::simd
 
 #define KILN_SIMD_WINOGRAD_INSTANTIATE(Arch)                                                                      \
-  template void kiln::simd::winograd_f4x3_input::operator()<Arch>(Arch, const kiln::simd::WinogradPlane&,       \
-                                                                  const float*, int64_t, int64_t, float*, int64_t, \
-                                                                  float*) const noexcept;                          \
+  template void kiln::simd::winograd_f4x3_input::operator()<Arch>(                                               \
+      Arch, const kiln::simd::WinogradPlane&, const float*, int64_t, int64_t, float*, int64_t,                   \
+      const kiln::simd::WinogradColumns&, float*) const noexcept;                                                 \
   template void kiln::simd::winograd_f4x3_output::operator()<Arch>(                                               \
       Arch, const kiln::simd::WinogradPlane&, const float*, int64_t, int64_t, int64_t, float, const float*,        \
       const kiln::simd::ActParams&, float*) const noexcept;
