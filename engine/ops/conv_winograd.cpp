@@ -119,32 +119,49 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
   const simd::GemmBlocking& gb = simd::gemm_blocking();
   const int64_t threads = tbb::this_task_arena::max_concurrency();
 
-  // Blocks: contiguous, near-equal runs of groups (tiles flattened over the
-  // batch). Enough of them to keep each block's V and M within kBlockBytes,
-  // and with several threads a multiple of the thread count when there are
-  // groups enough to go round (each thread runs whole blocks); otherwise the
-  // blocks run one after another, each phase shared out over the threads.
+  // Tiles (flattened over the batch) go in `parts` contiguous runs, one per
+  // thread when there are at least two groups of 16 per thread (each thread
+  // then runs whole blocks), else one run whose blocks share every phase out
+  // over the threads. Part bounds fall on multiples of the GEMM's panel width
+  // nr where parts are long enough, else of 16: a GEMM costs whole panels
+  // (and narrow panels cost more per column), the transforms whole vectors.
+  // A part is cut into blocks of `cap` tiles (a multiple of nr keeping V and
+  // M within kBlockBytes), the last block taking the remainder.
   const int64_t per_tile_bytes = kXi * (C + M) * static_cast<int64_t>(sizeof(float));
-  const int64_t cap = std::max<int64_t>(1, kBlockBytes / (per_tile_bytes * kGroup));  // groups per block
-  int64_t blocks = (groups + cap - 1) / cap;
+  const int64_t cap = std::max<int64_t>(1, kBlockBytes / per_tile_bytes / gb.nr) * gb.nr;
   const bool whole_blocks = threads <= 1 || groups >= 2 * threads;
-  if (whole_blocks) blocks = std::min(groups, (blocks + threads - 1) / threads * threads);
-  const int64_t max_tiles = (groups + blocks - 1) / blocks * kGroup;
+  const int64_t parts = whole_blocks ? threads : 1;
+  const int64_t unit = NT >= 2 * gb.nr * parts ? gb.nr : kGroup;
+  auto part_bound = [&](int64_t q) {
+    if (q >= parts) return NT;
+    return std::min(NT, (q * NT + parts * unit / 2) / (parts * unit) * unit);
+  };
+  auto blocks_in = [&](int64_t len) { return std::max<int64_t>(1, len / cap); };
+  int64_t max_tiles = 0;
+  for (int64_t q = 0; q < parts; ++q) {
+    const int64_t len = part_bound(q + 1) - part_bound(q);
+    max_tiles = std::max(max_tiles, len - (blocks_in(len) - 1) * cap);  // the last block is the longest
+  }
   const int64_t max_np = (max_tiles + gb.nr - 1) / gb.nr * gb.nr;
   const int64_t ldm = max_np + kGroup;  // row stride of M_ξ: the output kernel reads past the last column
-  const int64_t v_floats = kXi * C * max_np, m_floats = kXi * M * ldm;
+  // V_ξ and M_ξ one cache line more apart than they need: the transforms
+  // touch all 36 at once, and strides that are multiples of 4 KiB would put
+  // those 36 lines in one L1 set (12 ways).
+  const int64_t v_xi = C * max_np + kGroup, m_xi = M * ldm + kGroup;
+  const int64_t v_floats = kXi * v_xi, m_floats = kXi * m_xi;
   const int64_t in_floats = simd::winograd_input_scratch_floats(plane);
   auto input = simd::dispatch(simd::winograd_f4x3_input{});
   auto output = simd::dispatch(simd::winograd_f4x3_output{});
 
   struct Block {
     int64_t c0, c1;  // flattened tiles
-    float* v;        // V_ξ: packed-B panels of N = c1 − c0 columns, ξ after ξ
-    float* m;        // M_ξ: M rows of ldm
+    float* v;        // V_ξ at v + ξ·v_xi: packed-B panels of N = c1 − c0 columns
+    float* m;        // M_ξ at m + ξ·m_xi: M rows of ldm
   };
-  auto block_of = [&](int64_t b, float* v, float* m) {
-    const int64_t g0 = b * groups / blocks, g1 = (b + 1) * groups / blocks;
-    return Block{g0 * kGroup, std::min(NT, g1 * kGroup), v, m};
+  // Block j of the part [a, b).
+  auto block_of = [&](int64_t a, int64_t b, int64_t j, float* v, float* m) {
+    const int64_t nb = blocks_in(b - a);
+    return Block{a + j * cap, j == nb - 1 ? b : a + (j + 1) * cap, v, m};
   };
   // Calls f(n, t0, t1, col) for the tiles [t0, t1) of image n inside the
   // block (col: their first column in V_ξ / M_ξ).
@@ -160,7 +177,7 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
     const int64_t np = (bl.c1 - bl.c0 + gb.nr - 1) / gb.nr * gb.nr;
     for (int64_t c = k0; c < k1; ++c) {
       const int64_t kb0 = c / gb.kc * gb.kc, kb = std::min(gb.kc, C - kb0);
-      const simd::WinogradColumns cols{gb.nr, gb.nr * kb, C * np};
+      const simd::WinogradColumns cols{gb.nr, gb.nr * kb, v_xi};
       float* row = bl.v + kb0 * np + (c - kb0) * gb.nr;
       for_images(bl, [&](int64_t n, int64_t t0, int64_t t1, int64_t col) {
         input(plane, x + (n * C + c) * H * W, t0, t1, row, col, cols, in_scratch);
@@ -171,15 +188,14 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
   // GEMM is single-threaded; its summation order depends only on C and kc
   // (gemm.h), not on the block, so results do not depend on the blocking.
   auto gemm_phase = [&](const Block& bl, int64_t x0, int64_t x1) {
-    const int64_t np = (bl.c1 - bl.c0 + gb.nr - 1) / gb.nr * gb.nr;
     for (int64_t xi = x0; xi < x1; ++xi) {
       simd::SgemmProblem p;
       p.M = M;
       p.N = bl.c1 - bl.c0;
       p.K = C;
       p.packed_a = u.u[static_cast<size_t>(xi)].data();
-      p.packed_b = bl.v + xi * C * np;
-      p.c = bl.m + xi * M * ldm;
+      p.packed_b = bl.v + xi * v_xi;
+      p.c = bl.m + xi * m_xi;
       p.ldc = ldm;
       simd::sgemm(p, /*threaded=*/false);
     }
@@ -189,29 +205,32 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
     for (int64_t o = o0; o < o1; ++o)
       for_images(bl, [&](int64_t n, int64_t t0, int64_t t1, int64_t col) {
         const int64_t off = (n * M + o) * OH * OW;
-        output(plane, bl.m + o * ldm + col, M * ldm, t0, t1, bias ? bias[o] : 0.f, z ? z + off : nullptr, act,
+        output(plane, bl.m + o * ldm + col, m_xi, t0, t1, bias ? bias[o] : 0.f, z ? z + off : nullptr, act,
                y + off);
       });
   };
 
   if (whole_blocks) {
-    runtime::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    runtime::parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
       float* v = scratch(t_scratch.v, v_floats);
       float* m = scratch(t_scratch.m, m_floats);
       float* in_scratch = scratch(t_scratch.in, in_floats);
-      for (int64_t b = b0; b < b1; ++b) {
-        const Block bl = block_of(b, v, m);
-        input_phase(bl, 0, C, in_scratch);
-        gemm_phase(bl, 0, kXi);
-        output_phase(bl, 0, M);
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t a = part_bound(q), b = part_bound(q + 1);
+        for (int64_t j = 0; j < blocks_in(b - a); ++j) {
+          const Block bl = block_of(a, b, j, v, m);
+          input_phase(bl, 0, C, in_scratch);
+          gemm_phase(bl, 0, kXi);
+          output_phase(bl, 0, M);
+        }
       }
     });
     return;
   }
   float* v = scratch(t_scratch.v, v_floats);
   float* m = scratch(t_scratch.m, m_floats);
-  for (int64_t b = 0; b < blocks; ++b) {
-    const Block bl = block_of(b, v, m);
+  for (int64_t j = 0; j < blocks_in(NT); ++j) {
+    const Block bl = block_of(0, NT, j, v, m);
     runtime::parallel_for(C, 1, [&](int64_t k0, int64_t k1) {
       input_phase(bl, k0, k1, scratch(t_scratch.in, in_floats));
     });

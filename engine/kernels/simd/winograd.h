@@ -121,11 +121,11 @@ namespace detail {
 struct WinogradInputLayout {
   static constexpr int64_t kFront = 16;
   int64_t plane_floats;  // (TH + 1)·TW + 2·kFront, rounded up to 16
-  int64_t row_floats;    // 4·TW + 16: padded columns 0 … 4·TW + 1 and slack
+  int64_t row_floats;    // 4·(TW + 16) + 16: padded columns 0 … 4·TW + 1 and whole-vector slack
 };
 inline WinogradInputLayout winograd_input_layout(const WinogradPlane& p) noexcept {
   const int64_t plane = (p.TH + 1) * p.TW + 2 * WinogradInputLayout::kFront;
-  return {(plane + 15) / 16 * 16, 4 * p.TW + 16};
+  return {(plane + 15) / 16 * 16, 4 * (p.TW + 16) + 16};
 }
 }  // namespace detail
 

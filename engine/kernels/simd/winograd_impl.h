@@ -61,6 +61,34 @@ inline void transpose4x4_groups(const xsimd::batch<float, Arch> in[4], xsimd::ba
   out[3] = xsimd::bitwise_cast<B>(xsimd::zip_hi(t1, t3));            // a3 b3 c3 d3
 }
 
+// Lane L of the result takes lane 4·(L mod W/4) + L div W/4 of the input:
+// the tile order that undoes transpose4x4_groups on four consecutive
+// vectors of a row (see deinterleave4).
+template <uint32_t W>
+struct TileOrder {
+  static constexpr uint32_t get(uint32_t L, uint32_t) { return 4 * (L % (W / 4)) + L / (W / 4); }
+};
+
+// Splits 4·W consecutive floats of a row by column phase:
+//   out[j][k] = src[4·k + j]   (k < W, j < 4).
+// transpose4x4_groups of the four vectors gives lane 4g + b = src[4·((W/4)·b + g) + j];
+// one permute per phase restores the order k = (W/4)·b + g.
+template <class Arch>
+inline void deinterleave4(const float* src, xsimd::batch<float, Arch> out[4]) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr uint32_t W = static_cast<uint32_t>(B::size);
+  B in[4], t[4];
+  for (int b = 0; b < 4; ++b) in[b] = B::load_unaligned(src + b * W);
+  transpose4x4_groups<Arch>(in, t);
+  if constexpr (W == 4) {
+    for (int j = 0; j < 4; ++j) out[j] = t[j];
+  } else {
+    using Mask = xsimd::batch<uint32_t, Arch>;
+    constexpr auto order = xsimd::make_batch_constant<Mask, TileOrder<W>>();
+    for (int j = 0; j < 4; ++j) out[j] = xsimd::swizzle(t[j], order);
+  }
+}
+
 // Lane indices 0, 1, … as floats (exact below 2^24).
 template <class Arch>
 inline xsimd::batch<float, Arch> lane_index() noexcept {
@@ -86,7 +114,7 @@ void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* 
 
   // Q[c][q][(i − th0)·TW + tw] = x_padded[4·i + q, 4·tw + c] for the padded
   // rows 4·th0 … 4·th1 + 5 the tiles read (later rows of the last plane row
-  // are never read by a kept lane).
+  // are never read by a kept lane), from one zero-padded copy of each row.
   float* prow = scratch + 24 * l.plane_floats;
   const int64_t pcols = 4 * TW + 2;  // padded columns the tiles read
   const int64_t lo = std::clamp<int64_t>(p.pad_left, 0, pcols), hi = std::clamp<int64_t>(p.pad_left + p.W, lo, pcols);
@@ -99,10 +127,14 @@ void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* 
       continue;
     }
     std::memcpy(prow + lo, x + ih * p.W + (lo - p.pad_left), (hi - lo) * sizeof(float));  // borders stay 0
-    for (int c = 0; c < 6; ++c) {
-      float* dst = plane(c, q) + i * TW;
-      const float* src = prow + c;
-      for (int64_t tw = 0; tw < TW; ++tw) dst[tw] = src[4 * tw];
+    // Whole vectors: the last one runs past TW into the next plane row
+    // (written after this one) or the planes' back slack.
+    for (int64_t tw = 0; tw < TW; tw += W) {
+      B ph[4], ph4[4];
+      winograd_detail::deinterleave4<Arch>(prow + 4 * tw, ph);      // columns 4·tw + c, c < 4
+      winograd_detail::deinterleave4<Arch>(prow + 4 * tw + 4, ph4);  // 4·(tw + 1) + c: c = 4, 5
+      for (int c = 0; c < 4; ++c) ph[c].store_unaligned(plane(c, q) + i * TW + tw);
+      for (int c = 4; c < 6; ++c) ph4[c - 4].store_unaligned(plane(c, q) + i * TW + tw);
     }
   }
 
