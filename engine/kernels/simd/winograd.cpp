@@ -19,7 +19,7 @@ WinogradPlane winograd_plane(int64_t H, int64_t W, int64_t OH, int64_t OW, int64
 
 int64_t winograd_input_scratch_floats(const WinogradPlane& p) noexcept {
   const detail::WinogradInputLayout l = detail::winograd_input_layout(p);
-  return 24 * l.plane_floats + l.row_floats;
+  return 24 * l.plane_floats + (4 * p.TH + 2) * l.row_floats;
 }
 
 }  // namespace kiln::simd

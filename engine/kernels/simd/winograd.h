@@ -115,7 +115,7 @@ KILN_SIMD_FOR_EACH_ARCH(KILN_SIMD_WINOGRAD_EXTERN)
 
 namespace detail {
 // Input scratch: plane (c, q) = Q[c][q] at (4·c + q)·plane_floats + kFront,
-// then one zero-padded input row of row_floats. Each plane holds the tile
+// then up to 4·TH + 2 zero-padded input rows of row_floats. Each plane holds the tile
 // rows a call needs (at most TH + 1) with kFront floats before and after:
 // lanes of a partial first or last vector read there (and are discarded).
 struct WinogradInputLayout {

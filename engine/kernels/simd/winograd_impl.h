@@ -89,6 +89,43 @@ inline void deinterleave4(const float* src, xsimd::batch<float, Arch> out[4]) no
   }
 }
 
+// The inverse of TileOrder: lane L takes lane (W/4)·(L mod 4) + L div 4.
+template <uint32_t W>
+struct RowOrder {
+  static constexpr uint32_t get(uint32_t L, uint32_t) { return (W / 4) * (L % 4) + L / 4; }
+};
+
+// The inverse of deinterleave4: dst[4·k + j] = in[j][k] (k < W, j < 4). After
+// the RowOrder permute, lane 4g + b of in'[j] is in[j][(W/4)·b + g], and
+// transpose4x4_groups puts it at lane 4g + j of vector b, i.e. at
+// dst[W·b + 4g + j] = dst[4·((W/4)·b + g) + j].
+template <class Arch>
+inline void interleave4(const xsimd::batch<float, Arch> in[4], float* dst) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr uint32_t W = static_cast<uint32_t>(B::size);
+  B p[4], t[4];
+  if constexpr (W == 4) {
+    for (int j = 0; j < 4; ++j) p[j] = in[j];
+  } else {
+    using Mask = xsimd::batch<uint32_t, Arch>;
+    constexpr auto order = xsimd::make_batch_constant<Mask, RowOrder<W>>();
+    for (int j = 0; j < 4; ++j) p[j] = xsimd::swizzle(in[j], order);
+  }
+  transpose4x4_groups<Arch>(p, t);
+  for (int b = 0; b < 4; ++b) t[b].store_aligned(dst + b * W);
+}
+
+// dst[i] = src[i] for i < n: whole vectors, then single floats (the pieces
+// are short, 4 … 60 floats, where a memcpy call costs more than the copy).
+template <class Arch>
+inline void copy_floats(float* dst, const float* src, int64_t n) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) B::load_unaligned(src + i).store_unaligned(dst + i);
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
 // Lane indices 0, 1, … as floats (exact below 2^24).
 template <class Arch>
 inline xsimd::batch<float, Arch> lane_index() noexcept {
@@ -114,25 +151,37 @@ void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* 
 
   // Q[c][q][(i − th0)·TW + tw] = x_padded[4·i + q, 4·tw + c] for the padded
   // rows 4·th0 … 4·th1 + 5 the tiles read (later rows of the last plane row
-  // are never read by a kept lane), from one zero-padded copy of each row.
-  float* prow = scratch + 24 * l.plane_floats;
+  // are never read by a kept lane). First every row is copied between zero
+  // borders, then split: splitting a row right after copying it would load
+  // whole vectors over the copy's narrower, differently aligned stores,
+  // which the core cannot forward (that stall took a fifth of the kernel).
+  const int64_t r0 = 4 * th0, r1 = 4 * th1 + 6;
   const int64_t pcols = 4 * TW + 2;  // padded columns the tiles read
   const int64_t lo = std::clamp<int64_t>(p.pad_left, 0, pcols), hi = std::clamp<int64_t>(p.pad_left + p.W, lo, pcols);
-  std::fill(prow, prow + l.row_floats, 0.f);
-  for (int64_t r = 4 * th0; r < 4 * th1 + 6; ++r) {
-    const int64_t i = r / 4 - th0, ih = r - p.pad_top;
+  float* prows = scratch + 24 * l.plane_floats;
+  auto inside = [&](int64_t r) { return r - p.pad_top >= 0 && r - p.pad_top < p.H; };
+  for (int64_t r = r0; r < r1; ++r) {
+    if (!inside(r)) continue;
+    float* pr = prows + (r - r0) * l.row_floats;
+    // Columns past pcols feed only lanes past TW (overwritten later).
+    for (int64_t k = 0; k < lo; ++k) pr[k] = 0.f;
+    winograd_detail::copy_floats<Arch>(pr + lo, x + (r - p.pad_top) * p.W + (lo - p.pad_left), hi - lo);
+    for (int64_t k = hi; k < pcols; ++k) pr[k] = 0.f;
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t i = r / 4 - th0;
     const int q = static_cast<int>(r % 4);
-    if (ih < 0 || ih >= p.H) {
+    if (!inside(r)) {
       for (int c = 0; c < 6; ++c) std::fill(plane(c, q) + i * TW, plane(c, q) + (i + 1) * TW, 0.f);
       continue;
     }
-    std::memcpy(prow + lo, x + ih * p.W + (lo - p.pad_left), (hi - lo) * sizeof(float));  // borders stay 0
+    const float* pr = prows + (r - r0) * l.row_floats;
     // Whole vectors: the last one runs past TW into the next plane row
     // (written after this one) or the planes' back slack.
     for (int64_t tw = 0; tw < TW; tw += W) {
       B ph[4], ph4[4];
-      winograd_detail::deinterleave4<Arch>(prow + 4 * tw, ph);      // columns 4·tw + c, c < 4
-      winograd_detail::deinterleave4<Arch>(prow + 4 * tw + 4, ph4);  // 4·(tw + 1) + c: c = 4, 5
+      winograd_detail::deinterleave4<Arch>(pr + 4 * tw, ph);      // columns 4·tw + c, c < 4
+      winograd_detail::deinterleave4<Arch>(pr + 4 * tw + 4, ph4);  // 4·(tw + 1) + c: c = 4, 5
       for (int c = 0; c < 4; ++c) ph[c].store_unaligned(plane(c, q) + i * TW + tw);
       for (int c = 4; c < 6; ++c) ph4[c - 4].store_unaligned(plane(c, q) + i * TW + tw);
     }
@@ -184,15 +233,22 @@ void winograd_f4x3_output::operator()(Arch, const WinogradPlane& p, const float*
   if (t0 >= t1) return;
   detail::with_act(act.kind, [&](auto kind) {
     constexpr Act K = decltype(kind)::value;
-    alignas(64) float buf[4][W];  // transposed rows: tile k's 4 columns at buf[k % 4][4·(k / 4)]
-    int64_t rows[W], ncols[W], at[W];  // per lane: rows and columns inside the plane, y offset of its corner
+    // One output row of the vector's tiles, tile k's 4 columns at 4·k: the
+    // tiles of one tile row are then one contiguous piece of a y row.
+    alignas(64) float buf[4 * W] = {};
+    struct Run {
+      int64_t k, len, y0, cols, rows;  // first lane, lanes, y offset of its corner, columns and rows inside
+    } runs[W];
     for (int64_t k0 = 0, th = t0 / p.TW, tw = t0 % p.TW; k0 < t1 - t0; k0 += W) {
       const int64_t lanes = std::min(W, t1 - t0 - k0);
-      for (int64_t k = 0; k < lanes; ++k) {
-        rows[k] = std::min<int64_t>(4, p.OH - 4 * th);
-        ncols[k] = std::min<int64_t>(4, p.OW - 4 * tw);
-        at[k] = 4 * th * p.OW + 4 * tw;
-        if (++tw == p.TW) tw = 0, ++th;
+      int nruns = 0;
+      for (int64_t k = 0; k < lanes;) {  // lanes in the same tile row
+        const int64_t len = std::min(lanes - k, p.TW - tw);
+        runs[nruns++] = {k, len, 4 * th * p.OW + 4 * tw, std::min(4 * len, p.OW - 4 * tw),
+                         std::min<int64_t>(4, p.OH - 4 * th)};
+        k += len;
+        tw += len;
+        if (tw == p.TW) tw = 0, ++th;
       }
       const float* src = m + k0;
       B s[4][6];  // s[a][j] = (Aᵀ M)[a, j]
@@ -206,29 +262,19 @@ void winograd_f4x3_output::operator()(Arch, const WinogradPlane& p, const float*
         B o[4];
         winograd_detail::at6(s[a], o);
         for (int b = 0; b < 4; ++b) o[b] += B(bias);
-        if (z) {  // the residual's row pieces, turned into per-column vectors like o
-          for (int64_t k = 0; k < W; ++k) {
-            float* d = &buf[k % 4][4 * (k / 4)];
-            const int64_t n = k < lanes && a < rows[k] ? ncols[k] : 0;
-            if (n > 0) std::memcpy(d, z + at[k] + a * p.OW, n * sizeof(float));
-            std::fill(d + n, d + 4, 0.f);
-          }
-          B zr[4], zc[4];
-          for (int j = 0; j < 4; ++j) zr[j] = B::load_aligned(buf[j]);
-          winograd_detail::transpose4x4_groups<Arch>(zr, zc);
+        if (z) {  // the residual's row, split into per-column vectors like o
+          for (int r = 0; r < nruns; ++r)
+            if (a < runs[r].rows)
+              winograd_detail::copy_floats<Arch>(buf + 4 * runs[r].k, z + runs[r].y0 + a * p.OW, runs[r].cols);
+          B zc[4];
+          winograd_detail::deinterleave4<Arch>(buf, zc);
           for (int b = 0; b < 4; ++b) o[b] += zc[b];
         }
         for (int b = 0; b < 4; ++b) o[b] = detail::act_vec<K>(o[b], act.alpha, act.beta);
-        B r[4];
-        winograd_detail::transpose4x4_groups<Arch>(o, r);
-        for (int j = 0; j < 4; ++j) r[j].store_aligned(buf[j]);
-        for (int64_t k = 0; k < lanes; ++k) {
-          if (a >= rows[k]) continue;
-          float* d = y + at[k] + a * p.OW;
-          const float* s4 = &buf[k % 4][4 * (k / 4)];
-          if (ncols[k] == 4) std::memcpy(d, s4, 4 * sizeof(float));
-          else std::memcpy(d, s4, ncols[k] * sizeof(float));
-        }
+        winograd_detail::interleave4<Arch>(o, buf);
+        for (int r = 0; r < nruns; ++r)
+          if (a < runs[r].rows)
+            winograd_detail::copy_floats<Arch>(y + runs[r].y0 + a * p.OW, buf + 4 * runs[r].k, runs[r].cols);
       }
     }
   });
