@@ -1,7 +1,9 @@
 #include "ops/conv_winograd.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include <tbb/task_arena.h>
 
@@ -69,42 +71,67 @@ bool winograd_preferred(int64_t C, int64_t M, int64_t OH, int64_t OW) {
   return T >= 196 || (T >= 16 && std::min(C, M) >= 128);
 }
 
-// U_ξ = (G w Gᵀ)[ξ] for every (o, c), written straight into the SGEMM's
-// packed-A layout (gemm.h: per K block of kc, micro-panels kb × mr, rows
-// past M zero) with the reference's arithmetic (double, same order), so the
-// floats equal kernels::ref::winograd_f4x3_filter's.
+void WinogradWeights::Free::operator()(float* p) const noexcept { std::free(p); }
+
+namespace {
+
+// G·(a, b, c)ᵀ for one column (or row) of a 3×3 filter, G as in
+// kernels/simd/winograd.h: a/4, −(a+b+c)/6, −(a−b+c)/6, a/24 ± b/12 + c/6, c.
+// (Multiplications by the rounded reciprocals, as the reference's G holds
+// them: divisions would cost most of the transform.)
+inline void g3(double a, double b, double c, double out[6]) {
+  constexpr double k4 = 1.0 / 4, k6 = 1.0 / 6, k12 = 1.0 / 12, k24 = 1.0 / 24;
+  const double s = a + c, t = a * k24 + c * k6, r = b * k12;
+  out[0] = a * k4;
+  out[1] = -(s + b) * k6;
+  out[2] = -(s - b) * k6;
+  out[3] = t + r;
+  out[4] = t - r;
+  out[5] = c;
+}
+
+// 64-byte aligned floats (packed panels are read with aligned loads).
+float* alloc_u(size_t floats) {
+  const size_t bytes = (std::max<size_t>(floats, 1) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  return static_cast<float*>(p);
+}
+
+}  // namespace
+
+// U_ξ = (G w Gᵀ)[ξ] for every (o, c), in double, written straight into the
+// SGEMM's packed-A layout (gemm.h: per K block of kc, micro-panels kb × mr,
+// rows past M zero) without an unpacked copy.
 std::shared_ptr<const WinogradWeights> winograd_weights(const float* w, int64_t M, int64_t C) {
-  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
-                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                      {0, 0, 1}};
   auto st = std::make_shared<WinogradWeights>();
   st->M = M;
   st->C = C;
   const simd::GemmBlocking& gb = simd::gemm_blocking();
   const int64_t mr = gb.mr, kc = gb.kc, Mp = (M + mr - 1) / mr * mr;
-  const size_t floats = static_cast<size_t>(Mp * std::max<int64_t>(C, 1));
-  st->u.reserve(kXi);
-  float* u[kXi];
-  for (int64_t xi = 0; xi < kXi; ++xi) {
-    st->u.emplace_back(floats);
-    u[xi] = st->u.back().data();
-    std::memset(u[xi], 0, floats * sizeof(float));
-  }
+  // One cache line more than needed between the U_ξ: each filter writes all
+  // 36, and strides of a multiple of 4 KiB would send those writes to one L1
+  // set (which made this loop 10× slower).
+  st->stride = (Mp * std::max<int64_t>(C, 1) + 15) / 16 * 16 + 16;
+  st->data.reset(alloc_u(static_cast<size_t>(kXi * st->stride)));
+  float* u = st->data.get();
   for (int64_t k0 = 0; k0 < C; k0 += kc) {
     const int64_t kb = std::min(kc, C - k0);
-    for (int64_t o = 0; o < M; ++o)
+    for (int64_t o = 0; o < Mp; ++o)
       for (int64_t c = k0; c < k0 + kb; ++c) {
+        float* dst = u + k0 * Mp + (o / mr) * mr * kb + (c - k0) * mr + o % mr;
+        if (o >= M) {  // padding rows of the last micro-panel
+          for (int64_t xi = 0; xi < kXi; ++xi) dst[xi * st->stride] = 0.f;
+          continue;
+        }
         const float* g = w + (o * C + c) * 9;
-        double gg[6][3];  // G·g
-        for (int i = 0; i < 6; ++i)
-          for (int b = 0; b < 3; ++b) gg[i][b] = kG[i][0] * g[b] + kG[i][1] * g[3 + b] + kG[i][2] * g[6 + b];
-        const int64_t at = k0 * Mp + (o / mr) * mr * kb + (c - k0) * mr + o % mr;
-        for (int i = 0; i < 6; ++i)
-          for (int j = 0; j < 6; ++j)
-            u[6 * i + j][at] = static_cast<float>(gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2]);
+        double cols[3][6];  // cols[b] = G·(column b of g)
+        for (int b = 0; b < 3; ++b) g3(g[b], g[3 + b], g[6 + b], cols[b]);
+        for (int i = 0; i < 6; ++i) {
+          double row[6];  // row i of (G g) Gᵀ
+          g3(cols[0][i], cols[1][i], cols[2][i], row);
+          for (int j = 0; j < 6; ++j) dst[(6 * i + j) * st->stride] = static_cast<float>(row[j]);
+        }
       }
   }
   return st;
@@ -193,7 +220,7 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
       p.M = M;
       p.N = bl.c1 - bl.c0;
       p.K = C;
-      p.packed_a = u.u[static_cast<size_t>(xi)].data();
+      p.packed_a = u.u(xi);
       p.packed_b = bl.v + xi * v_xi;
       p.c = bl.m + xi * m_xi;
       p.ldc = ldm;

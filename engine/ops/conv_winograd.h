@@ -7,7 +7,6 @@
 #pragma once
 
 #include <memory>
-#include <vector>
 
 #include "kernels/reference/conv.h"
 #include "kernels/simd/activation.h"
@@ -16,10 +15,16 @@
 
 namespace kiln::ops {
 
-// The 36 transformed filters U_ξ (M × C), each packed as the SGEMM's A.
+// The 36 transformed filters U_ξ (M × C), each packed as the SGEMM's A, in
+// one allocation (4× the filter's floats).
 struct WinogradWeights {
   int64_t M = 0, C = 0;
-  std::vector<simd::AlignedFloats> u;
+  int64_t stride = 0;  // floats from U_ξ to U_ξ+1
+  struct Free {
+    void operator()(float* p) const noexcept;
+  };
+  std::unique_ptr<float[], Free> data;
+  const float* u(int64_t xi) const { return data.get() + xi * stride; }
 };
 
 // A 2-D Conv the transforms compute: 3×3, stride 1, dilation 1, group 1.
