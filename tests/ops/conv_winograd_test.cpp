@@ -108,9 +108,12 @@ Tensor run_direct(const ops::WinogradWeights& u, const kernels::ref::ConvShape& 
 TEST(ConvWinograd, RuleFollowsTheMeasurements) {
   EXPECT_TRUE(ops::winograd_preferred(64, 64, 56, 56));
   EXPECT_TRUE(ops::winograd_preferred(256, 256, 14, 14));
+  EXPECT_TRUE(ops::winograd_preferred(128, 32, 14, 14));
+  EXPECT_TRUE(ops::winograd_preferred(128, 32, 7, 7));
+  EXPECT_TRUE(ops::winograd_preferred(8, 8, 56, 56));
   EXPECT_FALSE(ops::winograd_preferred(512, 512, 7, 7));
-  EXPECT_FALSE(ops::winograd_preferred(128, 32, 14, 14));
-  EXPECT_FALSE(ops::winograd_preferred(8, 64, 56, 56));
+  EXPECT_FALSE(ops::winograd_preferred(64, 64, 7, 7));
+  EXPECT_FALSE(ops::winograd_preferred(4, 64, 56, 56));
   EXPECT_TRUE(ops::winograd_preferred(64, 64, -1, -1));  // shapes unknown at prepare: filters made
 }
 
