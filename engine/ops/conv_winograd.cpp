@@ -41,12 +41,37 @@ float* scratch(simd::AlignedFloats& buf, int64_t floats) {
   return buf.data();
 }
 
-// Each thread's V, M and input-kernel scratch: V and M of the blocks it runs
-// (or, when the phases are shared out, of the calling thread's block).
-struct ThreadScratch {
-  simd::AlignedFloats v, m, in;
+// A thread's scratch buffer, leased for the length of one use. A use that
+// finds it taken gets a buffer of its own: a thread waiting inside
+// parallel_for may be handed any task of its arena, including another
+// caller's whole Session::run (oneTBB runs arena.execute of a caller that
+// finds no free slot as a task), whose Winograd conv must not reuse the
+// buffers the waiting call still holds.
+struct Scratch {
+  simd::AlignedFloats buf;
+  bool busy = false;
 };
-thread_local ThreadScratch t_scratch;
+class Lease {
+ public:
+  Lease(Scratch& s, int64_t floats) : s_(s.busy ? nullptr : &s) {
+    if (s_) s_->busy = true;
+    data_ = scratch(s_ ? s_->buf : own_, floats);
+  }
+  ~Lease() {
+    if (s_) s_->busy = false;
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  float* data() const { return data_; }
+
+ private:
+  Scratch* s_;
+  simd::AlignedFloats own_;
+  float* data_;
+};
+// Per thread: V and M of the blocks it runs (or, when the phases are shared
+// out, of the calling thread's block), and the input kernel's scratch.
+thread_local Scratch t_v, t_m, t_in;
 
 }  // namespace
 
@@ -240,14 +265,12 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
 
   if (whole_blocks) {
     runtime::parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
-      float* v = scratch(t_scratch.v, v_floats);
-      float* m = scratch(t_scratch.m, m_floats);
-      float* in_scratch = scratch(t_scratch.in, in_floats);
+      const Lease v(t_v, v_floats), m(t_m, m_floats), in(t_in, in_floats);
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t a = part_bound(q), b = part_bound(q + 1);
         for (int64_t j = 0; j < blocks_in(b - a); ++j) {
-          const Block bl = block_of(a, b, j, v, m);
-          input_phase(bl, 0, C, in_scratch);
+          const Block bl = block_of(a, b, j, v.data(), m.data());
+          input_phase(bl, 0, C, in.data());
           gemm_phase(bl, 0, kXi);
           output_phase(bl, 0, M);
         }
@@ -255,12 +278,12 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
     });
     return;
   }
-  float* v = scratch(t_scratch.v, v_floats);
-  float* m = scratch(t_scratch.m, m_floats);
+  const Lease v(t_v, v_floats), m(t_m, m_floats);
   for (int64_t j = 0; j < blocks_in(NT); ++j) {
-    const Block bl = block_of(0, NT, j, v, m);
+    const Block bl = block_of(0, NT, j, v.data(), m.data());
     runtime::parallel_for(C, 1, [&](int64_t k0, int64_t k1) {
-      input_phase(bl, k0, k1, scratch(t_scratch.in, in_floats));
+      const Lease in(t_in, in_floats);
+      input_phase(bl, k0, k1, in.data());
     });
     runtime::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) { gemm_phase(bl, x0, x1); });
     runtime::parallel_for(M, 1, [&](int64_t o0, int64_t o1) { output_phase(bl, o0, o1); });
