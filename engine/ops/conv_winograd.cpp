@@ -26,8 +26,12 @@ constexpr int64_t kGroup = 16;
 // packed-B layout) and M (36 × M × tiles) stay in the core's L2 (1 MiB on
 // Zen 5) between the phases instead of going to memory and back; only U is
 // re-read per block, and it is the operand the GEMM streams anyway.
-// Measured on 64→64 at 56² (bench/RESULTS.md): a budget of 0.75 MiB (blocks
-// of 48 tiles) … 3 MiB (196) spans ±5 %; 1.5 MiB was best.
+// Measured on 64→64 at 56², 128→128 at 28² and 128→32 at 56² (one thread,
+// a loaded machine): budgets of 0.75, 1.5, 3 and 12 MiB (the last: one block
+// per image, V and M in L3) came within the ±10 % noise of each other, so
+// the gain of this pipeline is not the L2 fit itself (it comes from V in
+// the packed layout, the transforms and the strides below); blocks do keep
+// the scratch small and give each thread its own run of tiles.
 constexpr int64_t kBlockBytes = int64_t{3} << 19;
 
 // Scratch kept per thread and grown once (a run allocates nothing after its

@@ -1,9 +1,11 @@
 // Winograd F(4×4, 3×3) path of the float32 Conv (kernels/simd/winograd.h for
 // the transforms): 3×3, stride 1, dilation 1, group 1, any pads and batch.
-// The filter transform runs once at session creation; each run transforms
-// the input tiles, multiplies them with the packed SGEMM (one GEMM per
-// transform element: U_ξ [M × C] · V_ξ [C × tiles]) and transforms back with
-// the fused epilogue (bias, residual, activation) applied on the way out.
+// The filter transform runs once at session creation, straight into the
+// SGEMM's packed-A layout. Each run takes the tiles (flattened over the
+// batch) a block at a time: the input transform writes V_ξ [C × tiles] in the
+// SGEMM's packed-B layout, the packed SGEMM forms M_ξ = U_ξ [M × C] · V_ξ
+// (one GEMM per transform element ξ, V read in place) and the output
+// transform writes Y with the fused epilogue (bias, residual, activation).
 #pragma once
 
 #include <memory>
