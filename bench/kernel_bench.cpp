@@ -181,6 +181,16 @@ void bm_winograd(benchmark::State& state, ConvLayer l) {
   state.SetLabel(std::string(kiln::simd::gemm_kernel_name("winograd_f4x3")) + ", direct-conv FLOPs");
 }
 
+// The filter transform a session runs once per Winograd layer (U from W,
+// written as the SGEMM's packed A): reported as MB of W per second.
+void bm_winograd_filter(benchmark::State& state, ConvLayer l) {
+  std::vector<float> w = random_vec(l.cout * l.cin * 9, 4);
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::ops::winograd_weights(w.data(), l.cout, l.cin));
+  state.counters["MB_of_W/s"] = benchmark::Counter(static_cast<double>(w.size() * sizeof(float)) * 1e-6 *
+                                                       static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate);
+}
+
 const ConvLayer kLayers[] = {
     {"resnet50/1x1_256to64_56", 256, 64, 56, 1, 1, 0},
     {"resnet50/3x3_64to64_56", 64, 64, 56, 3, 1, 1},
@@ -188,7 +198,9 @@ const ConvLayer kLayers[] = {
     {"resnet50/3x3_128to128_28", 128, 128, 28, 3, 1, 1},  // ResNet-18 has the same four 3×3 shapes
     {"resnet50/3x3_512to512_7", 512, 512, 7, 3, 1, 1},
     {"densenet121/3x3_128to32_56", 128, 32, 56, 3, 1, 1},
+    {"densenet121/3x3_128to32_28", 128, 32, 28, 3, 1, 1},
     {"densenet121/3x3_128to32_14", 128, 32, 14, 3, 1, 1},
+    {"densenet121/3x3_128to32_7", 128, 32, 7, 3, 1, 1},
     {"small/3x3_16to16_56", 16, 16, 56, 3, 1, 1},
     {"small/3x3_32to32_28", 32, 32, 28, 3, 1, 1},
     {"resnet50/1x1_1024to256_14", 1024, 256, 14, 1, 1, 0},
@@ -227,6 +239,11 @@ int main(int argc, char** argv) {
           ->Arg(2)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
+  for (const ConvLayer& l : kLayers)
+    if (l.k == 3 && l.stride == 1 && l.cin * l.cout >= 128 * 128)
+      benchmark::RegisterBenchmark((std::string("winograd_filter/") + l.name).c_str(), bm_winograd_filter, l)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

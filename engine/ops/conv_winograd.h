@@ -1,13 +1,14 @@
 // Winograd F(4×4, 3×3) path of the float32 Conv (kernels/simd/winograd.h for
 // the transforms): 3×3, stride 1, dilation 1, group 1, any pads and batch.
-// The filter transform runs once at session creation; each run transforms
-// the input tiles, multiplies them with the packed SGEMM (one GEMM per
-// transform element: U_ξ [M × C] · V_ξ [C × tiles]) and transforms back with
-// the fused epilogue (bias, residual, activation) applied on the way out.
+// The filter transform runs once at session creation, straight into the
+// SGEMM's packed-A layout. Each run takes the tiles (flattened over the
+// batch) a block at a time: the input transform writes V_ξ [C × tiles] in the
+// SGEMM's packed-B layout, the packed SGEMM forms M_ξ = U_ξ [M × C] · V_ξ
+// (one GEMM per transform element ξ, V read in place) and the output
+// transform writes Y with the fused epilogue (bias, residual, activation).
 #pragma once
 
 #include <memory>
-#include <vector>
 
 #include "kernels/reference/conv.h"
 #include "kernels/simd/activation.h"
@@ -16,10 +17,16 @@
 
 namespace kiln::ops {
 
-// The 36 transformed filters U_ξ (M × C), each packed as the SGEMM's A.
+// The 36 transformed filters U_ξ (M × C), each packed as the SGEMM's A, in
+// one allocation (4× the filter's floats).
 struct WinogradWeights {
   int64_t M = 0, C = 0;
-  std::vector<simd::AlignedFloats> u;
+  int64_t stride = 0;  // floats from U_ξ to U_ξ+1
+  struct Free {
+    void operator()(float* p) const noexcept;
+  };
+  std::unique_ptr<float[], Free> data;
+  const float* u(int64_t xi) const { return data.get() + xi * stride; }
 };
 
 // A 2-D Conv the transforms compute: 3×3, stride 1, dilation 1, group 1.

@@ -15,6 +15,8 @@
 #include <tbb/task_arena.h>
 
 #include "kernels/reference/conv.h"
+#include "kernels/reference/winograd.h"
+#include "kernels/simd/gemm_driver.h"
 #include "ops/conv_winograd.h"
 #include "ops/fused.h"
 #include "support/model_builder.h"
@@ -106,10 +108,42 @@ Tensor run_direct(const ops::WinogradWeights& u, const kernels::ref::ConvShape& 
 TEST(ConvWinograd, RuleFollowsTheMeasurements) {
   EXPECT_TRUE(ops::winograd_preferred(64, 64, 56, 56));
   EXPECT_TRUE(ops::winograd_preferred(256, 256, 14, 14));
+  EXPECT_TRUE(ops::winograd_preferred(128, 32, 14, 14));
+  EXPECT_TRUE(ops::winograd_preferred(128, 32, 7, 7));
+  EXPECT_TRUE(ops::winograd_preferred(8, 8, 56, 56));
   EXPECT_FALSE(ops::winograd_preferred(512, 512, 7, 7));
-  EXPECT_FALSE(ops::winograd_preferred(128, 32, 14, 14));
-  EXPECT_FALSE(ops::winograd_preferred(8, 64, 56, 56));
+  EXPECT_FALSE(ops::winograd_preferred(64, 64, 7, 7));
+  EXPECT_FALSE(ops::winograd_preferred(4, 64, 56, 56));
   EXPECT_TRUE(ops::winograd_preferred(64, 64, -1, -1));  // shapes unknown at prepare: filters made
+}
+
+// U as winograd_weights packs it (the SGEMM's packed A, gemm.h) against the
+// reference filter transform, over M and C around the register tile's mr
+// and the K block kc; the padding rows of the last micro-panel are zero.
+TEST(ConvWinograd, FilterTransformMatchesReference) {
+  const simd::GemmBlocking& gb = simd::gemm_blocking();
+  const int64_t mr = gb.mr, kc = gb.kc;
+  uint32_t seed = 40;
+  for (int64_t M : {int64_t{1}, mr - 1, mr, mr + 1, 2 * mr + 3})
+    for (int64_t C : {int64_t{1}, int64_t{3}, kc - 1, kc, kc + 1}) {
+      const Tensor w = random_f32({M, C, 3, 3}, ++seed);
+      const auto u = ops::winograd_weights(w.data_as<float>(), M, C);
+      std::vector<float> want(static_cast<size_t>(36 * M * C));
+      kernels::ref::winograd_f4x3_filter(w.data_as<float>(), M, C, want.data());
+      const int64_t Mp = (M + mr - 1) / mr * mr;
+      for (int64_t xi = 0; xi < 36; ++xi)
+        for (int64_t o = 0; o < Mp; ++o)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t k0 = c / kc * kc, kb = std::min(kc, C - k0);
+            const float got = u->u(xi)[k0 * Mp + (o / mr) * mr * kb + (c - k0) * mr + o % mr];
+            if (o >= M) {
+              ASSERT_EQ(got, 0.f) << "padding row " << o << " of M " << M;
+              continue;
+            }
+            const float ref = want[static_cast<size_t>((xi * M + o) * C + c)];
+            ASSERT_NEAR(got, ref, 1e-6f * (1.f + std::fabs(ref))) << "M " << M << " C " << C << " xi " << xi;
+          }
+    }
 }
 
 TEST(ConvWinograd, MatchesReferenceOnEveryEdge) {

@@ -17,9 +17,9 @@ WinogradPlane winograd_plane(int64_t H, int64_t W, int64_t OH, int64_t OW, int64
   return p;
 }
 
-int64_t winograd_phase_floats(const WinogradPlane& p) noexcept {
-  const detail::WinogradPhaseLayout l = detail::winograd_phase_layout(p);
-  return 4 * l.rows * l.row_floats;
+int64_t winograd_input_scratch_floats(const WinogradPlane& p) noexcept {
+  const detail::WinogradInputLayout l = detail::winograd_input_layout(p);
+  return 24 * l.plane_floats + (4 * p.TH + 2) * l.row_floats;
 }
 
 }  // namespace kiln::simd

@@ -17,7 +17,8 @@
 // rows 4·th … 4·th+3 and columns 4·tw … 4·tw+3 and reads input rows
 // 4·th − pad_top … +5 and columns 4·tw − pad_left … +5 (0 outside the plane);
 // edge tiles past OH × OW are computed in full and cropped. Transform element
-// ξ = 6·i + j is entry (i, j) of the 6×6 matrices.
+// ξ = 6·i + j is entry (i, j) of the 6×6 matrices. Tiles are numbered
+// t = th·TW + tw.
 //
 // Why F(4×4, 3×3): per output it needs 36/16 = 2.25 multiply-adds in the
 // GEMMs against 9 direct (4×); F(2×2) needs 16/4 = 4 (2.25×), F(6×6)
@@ -28,11 +29,16 @@
 // would also split CNN maps (7…56) into fewer, more wasteful edge tiles.
 // F(4×4) is the speed that stays well inside the bound.
 //
-// Both kernels are vectorized across tiles of one tile row (lane l = tile
-// tw0 + l), so that every lane runs the same arithmetic: the input kernel
-// first splits the plane's rows by column phase (column 4·j + q → phase q,
-// slot j), after which entry (r, c) of W consecutive tiles is one contiguous
-// load; the output kernel interleaves its per-tile results back into rows.
+// Both kernels are vectorized over consecutive tiles t (lane l = tile t + l),
+// across tile rows: CNN maps have 2…14 tiles per row, fewer than a vector's
+// 16 lanes. Every lane runs the same arithmetic, so a tile's result does not
+// depend on its lane. The input kernel first splits the padded rows it needs
+// into 24 planes Q[c][q] (c = 0…5 a column of the tile, q = 0…3 a row phase)
+// with Q[c][q][i·TW + tw] = x_padded[4·i + q, 4·tw + c]; entry (r, c) of tile
+// t is then Q[c][r % 4][t + (r / 4)·TW], so entry (r, c) of W consecutive
+// tiles is one contiguous load whatever rows they lie on. The output kernel
+// turns its per-tile vectors back into 4-float row pieces with 4×4
+// transposes inside each 128-bit group of lanes.
 #pragma once
 
 #include <cstdint>
@@ -54,22 +60,35 @@ struct WinogradPlane {
 };
 WinogradPlane winograd_plane(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pad_top, int64_t pad_left) noexcept;
 
-// Lanes a kernel may read or write past the last tile of a row of v / m:
-// the largest vector width of any arch, less one.
+// Floats a kernel may read past the last column it uses in a row of m: the
+// largest vector width of any arch, less one.
 inline constexpr int64_t kWinogradSlack = 15;
-// Floats of phase scratch the input kernel needs for plane p (every arch).
-int64_t winograd_phase_floats(const WinogradPlane& p) noexcept;
+// Floats of scratch the input kernel needs for plane p (every arch).
+int64_t winograd_input_scratch_floats(const WinogradPlane& p) noexcept;
 
-// Input transform of tiles [t0, t1) of the H × W plane x:
-//   v[ξ·ld_xi + (t − t0)] = (Bᵀ d_t B)[ξ]   for t in [t0, t1), ξ < 36.
-// Tiles are written in increasing t, a whole vector at a time: the lanes past
-// the end of a tile row hold garbage until the next row overwrites them, so
-// each of the 36 rows of v must have kWinogradSlack floats of room past
-// t1 − t0. `phase` holds winograd_phase_floats(p) floats.
+// Where the input kernel puts column n of one row of V_ξ (ξ < 36):
+//   row + ξ·ld_xi + (n / nr)·panel + n % nr.
+// With panel = nr·kb this is a row of one K block of the SGEMM's packed-B
+// layout (gemm.h: micro-panels kb × nr), which the GEMMs then read in place;
+// with nr past every column used it is a plain row. nr is a multiple of the
+// arch's vector width (the SGEMM's nr always is).
+struct WinogradColumns {
+  int64_t nr = 0;
+  int64_t panel = 0;
+  int64_t ld_xi = 0;
+};
+
+// Input transform of tiles [t0, t1) of the H × W plane x into columns
+// n0 … n0 + (t1 − t0) − 1:  V_ξ[·, n0 + t − t0] = (Bᵀ d_t B)[ξ].
+// Columns outside that range keep their values (the kernel writes whole
+// vectors of W columns from n0 rounded down to a multiple of W, merging the
+// lanes it does not own), so calls for different column ranges of one row
+// must not run concurrently. `scratch` holds
+// winograd_input_scratch_floats(p) floats.
 struct winograd_f4x3_input {
   template <class Arch>
-  void operator()(Arch, const WinogradPlane& p, const float* x, int64_t t0, int64_t t1, float* v, int64_t ld_xi,
-                  float* phase) const noexcept;
+  void operator()(Arch, const WinogradPlane& p, const float* x, int64_t t0, int64_t t1, float* row, int64_t n0,
+                  const WinogradColumns& cols, float* scratch) const noexcept;
 };
 
 // Output transform of tiles [t0, t1) of one output channel, with the fused
@@ -84,9 +103,10 @@ struct winograd_f4x3_output {
                   const float* z, const ActParams& act, float* y) const noexcept;
 };
 
-#define KILN_SIMD_WINOGRAD_EXTERN(Arch)                                                                       \
-  extern template void winograd_f4x3_input::operator()<Arch>(Arch, const WinogradPlane&, const float*, int64_t, \
-                                                             int64_t, float*, int64_t, float*) const noexcept;  \
+#define KILN_SIMD_WINOGRAD_EXTERN(Arch)                                                                         \
+  extern template void winograd_f4x3_input::operator()<Arch>(Arch, const WinogradPlane&, const float*, int64_t,   \
+                                                             int64_t, float*, int64_t, const WinogradColumns&,   \
+                                                             float*) const noexcept;                              \
   extern template void winograd_f4x3_output::operator()<Arch>(Arch, const WinogradPlane&, const float*, int64_t,  \
                                                               int64_t, int64_t, float, const float*,              \
                                                               const ActParams&, float*) const noexcept;
@@ -94,14 +114,18 @@ KILN_SIMD_FOR_EACH_ARCH(KILN_SIMD_WINOGRAD_EXTERN)
 #undef KILN_SIMD_WINOGRAD_EXTERN
 
 namespace detail {
-// Phase scratch layout: phase q, padded row r (input row r − pad_top), slot j
-// at (q·rows + r)·row_floats + j, holding x[r − pad_top, 4·j + q − pad_left].
-struct WinogradPhaseLayout {
-  int64_t rows;        // 4·TH + 2
-  int64_t row_floats;  // TW + 1 slots, + kWinogradSlack for whole-vector loads
+// Input scratch: plane (c, q) = Q[c][q] at (4·c + q)·plane_floats + kFront,
+// then up to 4·TH + 2 zero-padded input rows of row_floats. Each plane holds the tile
+// rows a call needs (at most TH + 1) with kFront floats before and after:
+// lanes of a partial first or last vector read there (and are discarded).
+struct WinogradInputLayout {
+  static constexpr int64_t kFront = 16;
+  int64_t plane_floats;  // (TH + 1)·TW + 2·kFront, rounded up to 16
+  int64_t row_floats;    // 4·(TW + 16) + 16: padded columns 0 … 4·TW + 1 and whole-vector slack
 };
-inline WinogradPhaseLayout winograd_phase_layout(const WinogradPlane& p) noexcept {
-  return {4 * p.TH + 2, p.TW + 1 + kWinogradSlack};
+inline WinogradInputLayout winograd_input_layout(const WinogradPlane& p) noexcept {
+  const int64_t plane = (p.TH + 1) * p.TW + 2 * WinogradInputLayout::kFront;
+  return {(plane + 15) / 16 * 16, 4 * (p.TW + 16) + 16};
 }
 }  // namespace detail
 

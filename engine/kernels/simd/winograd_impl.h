@@ -35,53 +35,189 @@ inline void at6(const B m[6], B o[4]) noexcept {
   o[3] = xsimd::fma(B(8.f), s, q) + m[5];
 }
 
+// GCC 12 flags the _mm512_undefined_ps inside its own AVX-512 unpack
+// intrinsics as "maybe uninitialized" (as in gemm_impl.h); those lanes are
+// never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// 4×4 transposes inside every 128-bit group g of lanes:
+//   out[j][4g + b] = in[b][4g + j].
+// xsimd 8.1's zip_lo/zip_hi are the unpack instructions, which interleave
+// within 128-bit groups on every x86 width (and NEON's vectors are one
+// group); the second stage moves 64-bit pairs by zipping the same bits as
+// doubles. The Winograd output test pins this behaviour on every arch.
+template <class Arch>
+inline void transpose4x4_groups(const xsimd::batch<float, Arch> in[4], xsimd::batch<float, Arch> out[4]) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  using D = xsimd::batch<double, Arch>;
+  const D t0 = xsimd::bitwise_cast<D>(xsimd::zip_lo(in[0], in[1]));  // a0 b0 a1 b1
+  const D t1 = xsimd::bitwise_cast<D>(xsimd::zip_hi(in[0], in[1]));  // a2 b2 a3 b3
+  const D t2 = xsimd::bitwise_cast<D>(xsimd::zip_lo(in[2], in[3]));  // c0 d0 c1 d1
+  const D t3 = xsimd::bitwise_cast<D>(xsimd::zip_hi(in[2], in[3]));  // c2 d2 c3 d3
+  out[0] = xsimd::bitwise_cast<B>(xsimd::zip_lo(t0, t2));            // a0 b0 c0 d0
+  out[1] = xsimd::bitwise_cast<B>(xsimd::zip_hi(t0, t2));            // a1 b1 c1 d1
+  out[2] = xsimd::bitwise_cast<B>(xsimd::zip_lo(t1, t3));            // a2 b2 c2 d2
+  out[3] = xsimd::bitwise_cast<B>(xsimd::zip_hi(t1, t3));            // a3 b3 c3 d3
+}
+
+// Lane L of the result takes lane 4·(L mod W/4) + L div W/4 of the input:
+// the tile order that undoes transpose4x4_groups on four consecutive
+// vectors of a row (see deinterleave4).
+template <uint32_t W>
+struct TileOrder {
+  static constexpr uint32_t get(uint32_t L, uint32_t) { return 4 * (L % (W / 4)) + L / (W / 4); }
+};
+
+// Splits 4·W consecutive floats of a row by column phase:
+//   out[j][k] = src[4·k + j]   (k < W, j < 4).
+// transpose4x4_groups of the four vectors gives lane 4g + b = src[4·((W/4)·b + g) + j];
+// one permute per phase restores the order k = (W/4)·b + g.
+template <class Arch>
+inline void deinterleave4(const float* src, xsimd::batch<float, Arch> out[4]) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr uint32_t W = static_cast<uint32_t>(B::size);
+  B in[4], t[4];
+  for (int b = 0; b < 4; ++b) in[b] = B::load_unaligned(src + b * W);
+  transpose4x4_groups<Arch>(in, t);
+  if constexpr (W == 4) {
+    for (int j = 0; j < 4; ++j) out[j] = t[j];
+  } else {
+    using Mask = xsimd::batch<uint32_t, Arch>;
+    constexpr auto order = xsimd::make_batch_constant<Mask, TileOrder<W>>();
+    for (int j = 0; j < 4; ++j) out[j] = xsimd::swizzle(t[j], order);
+  }
+}
+
+// The inverse of TileOrder: lane L takes lane (W/4)·(L mod 4) + L div 4.
+template <uint32_t W>
+struct RowOrder {
+  static constexpr uint32_t get(uint32_t L, uint32_t) { return (W / 4) * (L % 4) + L / 4; }
+};
+
+// The inverse of deinterleave4: dst[4·k + j] = in[j][k] (k < W, j < 4). After
+// the RowOrder permute, lane 4g + b of in'[j] is in[j][(W/4)·b + g], and
+// transpose4x4_groups puts it at lane 4g + j of vector b, i.e. at
+// dst[W·b + 4g + j] = dst[4·((W/4)·b + g) + j].
+template <class Arch>
+inline void interleave4(const xsimd::batch<float, Arch> in[4], float* dst) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr uint32_t W = static_cast<uint32_t>(B::size);
+  B p[4], t[4];
+  if constexpr (W == 4) {
+    for (int j = 0; j < 4; ++j) p[j] = in[j];
+  } else {
+    using Mask = xsimd::batch<uint32_t, Arch>;
+    constexpr auto order = xsimd::make_batch_constant<Mask, RowOrder<W>>();
+    for (int j = 0; j < 4; ++j) p[j] = xsimd::swizzle(in[j], order);
+  }
+  transpose4x4_groups<Arch>(p, t);
+  for (int b = 0; b < 4; ++b) t[b].store_aligned(dst + b * W);
+}
+
+// dst[i] = src[i] for i < n: whole vectors, then single floats (the pieces
+// are short, 4 … 60 floats, where a memcpy call costs more than the copy).
+template <class Arch>
+inline void copy_floats(float* dst, const float* src, int64_t n) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) B::load_unaligned(src + i).store_unaligned(dst + i);
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// Lane indices 0, 1, … as floats (exact below 2^24).
+template <class Arch>
+inline xsimd::batch<float, Arch> lane_index() noexcept {
+  using B = xsimd::batch<float, Arch>;
+  alignas(64) float idx[B::size];
+  for (size_t l = 0; l < B::size; ++l) idx[l] = static_cast<float>(l);
+  return B::load_aligned(idx);
+}
+
 }  // namespace winograd_detail
 
 template <class Arch>
-void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* x, int64_t t0, int64_t t1, float* v,
-                                     int64_t ld_xi, float* phase) const noexcept {
+void winograd_f4x3_input::operator()(Arch, const WinogradPlane& p, const float* x, int64_t t0, int64_t t1, float* row,
+                                     int64_t n0, const WinogradColumns& cols, float* scratch) const noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int64_t W = static_cast<int64_t>(B::size);
-  static_assert(W - 1 <= kWinogradSlack);
+  constexpr int64_t kFront = detail::WinogradInputLayout::kFront;
+  static_assert(W <= kFront);
   if (t0 >= t1) return;
-  const detail::WinogradPhaseLayout l = detail::winograd_phase_layout(p);
-  const int64_t th0 = t0 / p.TW, th1 = (t1 - 1) / p.TW;  // tile rows touched
-  // Phase split of the padded rows these tiles read: slot j of phase q is
-  // column 4·j + q − pad_left (0 outside the plane, and in the slack).
-  for (int64_t r = 4 * th0; r < 4 * th1 + 6; ++r) {
-    const int64_t ih = r - p.pad_top;
-    float* dst[4];
-    for (int q = 0; q < 4; ++q) dst[q] = phase + (q * l.rows + r) * l.row_floats;
-    if (ih < 0 || ih >= p.H) {
-      for (int q = 0; q < 4; ++q) std::fill(dst[q], dst[q] + l.row_floats, 0.f);
+  const detail::WinogradInputLayout l = detail::winograd_input_layout(p);
+  const int64_t TW = p.TW, th0 = t0 / TW, th1 = (t1 - 1) / TW;  // tile rows touched
+  auto plane = [&](int c, int q) { return scratch + (4 * c + q) * l.plane_floats + kFront; };
+
+  // Q[c][q][(i − th0)·TW + tw] = x_padded[4·i + q, 4·tw + c] for the padded
+  // rows 4·th0 … 4·th1 + 5 the tiles read (later rows of the last plane row
+  // are never read by a kept lane). First every row is copied between zero
+  // borders, then split: splitting a row right after copying it would load
+  // whole vectors over the copy's narrower, differently aligned stores,
+  // which the core cannot forward (that stall took a fifth of the kernel).
+  const int64_t r0 = 4 * th0, r1 = 4 * th1 + 6;
+  const int64_t pcols = 4 * TW + 2;  // padded columns the tiles read
+  const int64_t lo = std::clamp<int64_t>(p.pad_left, 0, pcols), hi = std::clamp<int64_t>(p.pad_left + p.W, lo, pcols);
+  float* prows = scratch + 24 * l.plane_floats;
+  auto inside = [&](int64_t r) { return r - p.pad_top >= 0 && r - p.pad_top < p.H; };
+  for (int64_t r = r0; r < r1; ++r) {
+    if (!inside(r)) continue;
+    float* pr = prows + (r - r0) * l.row_floats;
+    // Columns past pcols feed only lanes past TW (overwritten later).
+    for (int64_t k = 0; k < lo; ++k) pr[k] = 0.f;
+    winograd_detail::copy_floats<Arch>(pr + lo, x + (r - p.pad_top) * p.W + (lo - p.pad_left), hi - lo);
+    for (int64_t k = hi; k < pcols; ++k) pr[k] = 0.f;
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t i = r / 4 - th0;
+    const int q = static_cast<int>(r % 4);
+    if (!inside(r)) {
+      for (int c = 0; c < 6; ++c) std::fill(plane(c, q) + i * TW, plane(c, q) + (i + 1) * TW, 0.f);
       continue;
     }
-    const float* xr = x + ih * p.W;
-    for (int64_t j = 0; j < l.row_floats; ++j)
-      for (int q = 0; q < 4; ++q) {
-        const int64_t iw = 4 * j + q - p.pad_left;
-        dst[q][j] = iw >= 0 && iw < p.W ? xr[iw] : 0.f;
-      }
+    const float* pr = prows + (r - r0) * l.row_floats;
+    // Whole vectors: the last one runs past TW into the next plane row
+    // (written after this one) or the planes' back slack.
+    for (int64_t tw = 0; tw < TW; tw += W) {
+      B ph[4], ph4[4];
+      winograd_detail::deinterleave4<Arch>(pr + 4 * tw, ph);      // columns 4·tw + c, c < 4
+      winograd_detail::deinterleave4<Arch>(pr + 4 * tw + 4, ph4);  // 4·(tw + 1) + c: c = 4, 5
+      for (int c = 0; c < 4; ++c) ph[c].store_unaligned(plane(c, q) + i * TW + tw);
+      for (int c = 4; c < 6; ++c) ph4[c - 4].store_unaligned(plane(c, q) + i * TW + tw);
+    }
   }
-  // Whole vectors of tiles along each tile row, in increasing t.
-  for (int64_t th = th0; th <= th1; ++th) {
-    const int64_t tw_end = std::min(p.TW, t1 - th * p.TW);
-    for (int64_t tw = std::max<int64_t>(0, t0 - th * p.TW); tw < tw_end; tw += W) {
-      // Entry (r, c) of tiles tw … tw+W−1 is slot tw + c/4 of phase c%4, row 4·th + r.
-      B t[6][6];  // t[i][c] = (Bᵀ d)[i, c]
-      for (int c = 0; c < 6; ++c) {
-        const float* src = phase + ((c % 4) * l.rows + 4 * th) * l.row_floats + tw + c / 4;
-        B d[6];
-        for (int r = 0; r < 6; ++r) d[r] = B::load_unaligned(src + r * l.row_floats);
-        B col[6];
-        winograd_detail::bt6(d, col);
-        for (int i = 0; i < 6; ++i) t[i][c] = col[i];
-      }
-      float* out = v + th * p.TW + tw - t0;
+
+  // Whole vectors of columns; lane k of the vector at column n is tile
+  // t0 + (n + k − n0), i.e. plane offset (t0 − th0·TW) + (n − n0) + k.
+  const int64_t cnt = t1 - t0, n_end = n0 + cnt;
+  const B lane = winograd_detail::lane_index<Arch>();
+  for (int64_t n = n0 / W * W; n < n_end; n += W) {
+    const int64_t off = (t0 - th0 * TW) + (n - n0);
+    B t[6][6];  // t[i][c] = (Bᵀ d)[i, c]
+    for (int c = 0; c < 6; ++c) {
+      B d[6];
+      for (int r = 0; r < 6; ++r) d[r] = B::load_unaligned(plane(c, r % 4) + off + (r / 4) * TW);
+      B col[6];
+      winograd_detail::bt6(d, col);
+      for (int i = 0; i < 6; ++i) t[i][c] = col[i];
+    }
+    float* out = row + (n / cols.nr) * cols.panel + n % cols.nr;
+    if (n >= n0 && n + W <= n_end) {
       for (int i = 0; i < 6; ++i) {
-        B row[6];
-        winograd_detail::bt6(t[i], row);
-        for (int j = 0; j < 6; ++j) row[j].store_unaligned(out + (6 * i + j) * ld_xi);
+        B v[6];
+        winograd_detail::bt6(t[i], v);
+        for (int j = 0; j < 6; ++j) v[j].store_unaligned(out + (6 * i + j) * cols.ld_xi);
+      }
+    } else {  // a partial vector: keep the columns outside [n0, n_end)
+      const B col = lane + B(static_cast<float>(n));
+      const auto own = (col >= B(static_cast<float>(n0))) && (col < B(static_cast<float>(n_end)));
+      for (int i = 0; i < 6; ++i) {
+        B v[6];
+        winograd_detail::bt6(t[i], v);
+        for (int j = 0; j < 6; ++j) {
+          float* o = out + (6 * i + j) * cols.ld_xi;
+          xsimd::select(own, v[j], B::load_unaligned(o)).store_unaligned(o);
+        }
       }
     }
   }
@@ -93,67 +229,64 @@ void winograd_f4x3_output::operator()(Arch, const WinogradPlane& p, const float*
                                       float* y) const noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int64_t W = static_cast<int64_t>(B::size);
-  static_assert(W - 1 <= kWinogradSlack);
+  static_assert(W - 1 <= kWinogradSlack && W % 4 == 0);
   if (t0 >= t1) return;
   detail::with_act(act.kind, [&](auto kind) {
     constexpr Act K = decltype(kind)::value;
-    const int64_t th0 = t0 / p.TW, th1 = (t1 - 1) / p.TW;
-    for (int64_t th = th0; th <= th1; ++th) {
-      const int64_t tw_end = std::min(p.TW, t1 - th * p.TW);
-      for (int64_t tw = std::max<int64_t>(0, t0 - th * p.TW); tw < tw_end; tw += W) {
-        const float* src = m + th * p.TW + tw - t0;
-        B s[4][6];  // s[a][j] = (Aᵀ M)[a, j]
-        for (int j = 0; j < 6; ++j) {
-          B col[6], o[4];
-          for (int i = 0; i < 6; ++i) col[i] = B::load_unaligned(src + (6 * i + j) * ld_xi);
-          winograd_detail::at6(col, o);
-          for (int a = 0; a < 4; ++a) s[a][j] = o[a];
+    // One output row of the vector's tiles, tile k's 4 columns at 4·k: the
+    // tiles of one tile row are then one contiguous piece of a y row.
+    alignas(64) float buf[4 * W] = {};
+    struct Run {
+      int64_t k, len, y0, cols, rows;  // first lane, lanes, y offset of its corner, columns and rows inside
+    } runs[W];
+    for (int64_t k0 = 0, th = t0 / p.TW, tw = t0 % p.TW; k0 < t1 - t0; k0 += W) {
+      const int64_t lanes = std::min(W, t1 - t0 - k0);
+      int nruns = 0;
+      for (int64_t k = 0; k < lanes;) {  // lanes in the same tile row
+        const int64_t len = std::min(lanes - k, p.TW - tw);
+        runs[nruns++] = {k, len, 4 * th * p.OW + 4 * tw, std::min(4 * len, p.OW - 4 * tw),
+                         std::min<int64_t>(4, p.OH - 4 * th)};
+        k += len;
+        tw += len;
+        if (tw == p.TW) tw = 0, ++th;
+      }
+      const float* src = m + k0;
+      B s[4][6];  // s[a][j] = (Aᵀ M)[a, j]
+      for (int j = 0; j < 6; ++j) {
+        B col[6], o[4];
+        for (int i = 0; i < 6; ++i) col[i] = B::load_unaligned(src + (6 * i + j) * ld_xi);
+        winograd_detail::at6(col, o);
+        for (int a = 0; a < 4; ++a) s[a][j] = o[a];
+      }
+      for (int a = 0; a < 4; ++a) {
+        B o[4];
+        winograd_detail::at6(s[a], o);
+        for (int b = 0; b < 4; ++b) o[b] += B(bias);
+        if (z) {  // the residual's row, split into per-column vectors like o
+          for (int r = 0; r < nruns; ++r)
+            if (a < runs[r].rows)
+              winograd_detail::copy_floats<Arch>(buf + 4 * runs[r].k, z + runs[r].y0 + a * p.OW, runs[r].cols);
+          B zc[4];
+          winograd_detail::deinterleave4<Arch>(buf, zc);
+          for (int b = 0; b < 4; ++b) o[b] += zc[b];
         }
-        // Output columns 4·tw … of the tiles inside the plane.
-        const int64_t ow0 = 4 * tw, lanes = std::min(W, tw_end - tw), cols = std::min(4 * lanes, p.OW - ow0);
-        for (int a = 0; a < 4; ++a) {
-          const int64_t oh = 4 * th + a;
-          if (oh >= p.OH) break;
-          B o[4];
-          winograd_detail::at6(s[a], o);
-          // Interleave lanes back into the row: tile l, column b → 4·l + b.
-          alignas(64) float per_col[4][W];
-          alignas(64) float row[4 * W];
-          for (int b = 0; b < 4; ++b) (o[b] + B(bias)).store_aligned(per_col[b]);
-          for (int64_t ln = 0; ln < lanes; ++ln)
-            for (int b = 0; b < 4; ++b) row[4 * ln + b] = per_col[b][ln];
-          float* yr = y + oh * p.OW + ow0;
-          const float* zr = z ? z + oh * p.OW + ow0 : nullptr;
-          int64_t k = 0;
-          for (; k + W <= cols; k += W) {
-            B val = B::load_aligned(row + k);
-            if (zr) val += B::load_unaligned(zr + k);
-            detail::act_vec<K>(val, act.alpha, act.beta).store_unaligned(yr + k);
-          }
-          if (k < cols) {  // the row's tail through the padded buffer
-            alignas(64) float tail[W] = {};
-            std::memcpy(tail, row + k, (cols - k) * sizeof(float));
-            B val = B::load_aligned(tail);
-            if (zr) {
-              alignas(64) float zt[W] = {};
-              std::memcpy(zt, zr + k, (cols - k) * sizeof(float));
-              val += B::load_aligned(zt);
-            }
-            detail::act_vec<K>(val, act.alpha, act.beta).store_aligned(tail);
-            std::memcpy(yr + k, tail, (cols - k) * sizeof(float));
-          }
-        }
+        for (int b = 0; b < 4; ++b) o[b] = detail::act_vec<K>(o[b], act.alpha, act.beta);
+        winograd_detail::interleave4<Arch>(o, buf);
+        for (int r = 0; r < nruns; ++r)
+          if (a < runs[r].rows)
+            winograd_detail::copy_floats<Arch>(y + runs[r].y0 + a * p.OW, buf + 4 * runs[r].k, runs[r].cols);
       }
     }
   });
 }
+#pragma GCC diagnostic pop
 
 }  // namespace kiln::simd
 
 #define KILN_SIMD_WINOGRAD_INSTANTIATE(Arch)                                                                      \
-  template void kiln::simd::winograd_f4x3_input::operator()<Arch>(Arch, const kiln::simd::WinogradPlane&,       \
-                                                                  const float*, int64_t, int64_t, float*, int64_t, \
-                                                                  float*) const noexcept;                          \
+  template void kiln::simd::winograd_f4x3_input::operator()<Arch>(                                               \
+      Arch, const kiln::simd::WinogradPlane&, const float*, int64_t, int64_t, float*, int64_t,                   \
+      const kiln::simd::WinogradColumns&, float*) const noexcept;                                                 \
   template void kiln::simd::winograd_f4x3_output::operator()<Arch>(                                               \
       Arch, const kiln::simd::WinogradPlane&, const float*, int64_t, int64_t, int64_t, float, const float*,        \
       const kiln::simd::ActParams&, float*) const noexcept;
