@@ -5,8 +5,6 @@
 #include <cstring>
 #include <new>
 
-#include <tbb/task_arena.h>
-
 #include "kernels/simd/winograd.h"
 #include "ops/fused.h"
 #include "runtime/parallel.h"
@@ -174,7 +172,7 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
   const simd::WinogradPlane plane = simd::winograd_plane(H, W, OH, OW, s.pads_begin[0], s.pads_begin[1]);
   const int64_t T = plane.TH * plane.TW, NT = s.batch * T, groups = (NT + kGroup - 1) / kGroup;
   const simd::GemmBlocking& gb = simd::gemm_blocking();
-  const int64_t threads = tbb::this_task_arena::max_concurrency();
+  const int64_t threads = runtime::concurrency();
 
   // Tiles (flattened over the batch) go in `parts` contiguous runs, one per
   // thread when there are at least two groups of 16 per thread (each thread
