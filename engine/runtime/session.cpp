@@ -6,7 +6,6 @@
 #include <map>
 #include <thread>
 
-
 #include "ir/graph.h"
 #include "kiln/kiln.h"
 #include "onnx/loader.h"
