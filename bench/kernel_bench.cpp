@@ -7,7 +7,9 @@
 // session does, B read as X itself for 1×1 and packed straight from X
 // otherwise), and the ResNet 3×3 layers on both the implicit GEMM
 // (conv/…) and Winograd F(4×4, 3×3) (winograd/…; GFLOP/s counts the direct
-// convolution's 2·M·N·K, so the two lines compare as times). fma_peak/<arch> measures the FMA peak of one core in the same
+// convolution's 2·M·N·K, so the two lines compare as times), and the
+// first layers (3 input channels) on both the implicit GEMM and the
+// few-input-channel direct kernel (small_c/…). fma_peak/<arch> measures the FMA peak of one core in the same
 // run (independent FMA chains), so %-of-measured-peak can be read off too.
 //
 //   kiln_kernel_bench [--benchmark_filter=resnet50] [--benchmark_repetitions=5]
@@ -23,7 +25,9 @@
 
 #include <tbb/task_arena.h>
 
+#include "kernels/simd/conv_small_c.h"
 #include "kernels/simd/gemm_driver.h"
+#include "ops/conv_small_c.h"
 #include "ops/conv_winograd.h"
 
 namespace {
@@ -181,6 +185,37 @@ void bm_winograd(benchmark::State& state, ConvLayer l) {
   state.SetLabel(std::string(kiln::simd::gemm_kernel_name("winograd_f4x3")) + ", direct-conv FLOPs");
 }
 
+// The same layer (bias + Relu) on the few-input-channel direct kernel
+// (cin <= 4): weights packed once, as a session's prepare does.
+void bm_small_c(benchmark::State& state, ConvLayer l) {
+  const int threads = static_cast<int>(state.range(0));
+  const int64_t oh = (l.hw + 2 * l.pad - l.k) / l.stride + 1, osp = oh * oh, K = l.cin * l.k * l.k;
+  std::vector<float> x = random_vec(l.cin * l.hw * l.hw, 3), w = random_vec(l.cout * K, 4), bias = random_vec(l.cout, 5);
+  std::vector<float> y(l.cout * osp);
+  const auto u = kiln::ops::small_c_weights(w.data(), l.cout, l.cin, l.k, l.k);
+  kiln::kernels::ref::ConvShape s;
+  s.in_channels = l.cin;
+  s.out_channels = l.cout;
+  s.in_spatial = {l.hw, l.hw};
+  s.out_spatial = {oh, oh};
+  s.kernel = {l.k, l.k};
+  s.strides = {l.stride, l.stride};
+  s.dilations = {1, 1};
+  s.pads_begin = {l.pad, l.pad};
+  kiln::simd::ActParams act;
+  act.kind = kiln::simd::Act::Relu;
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    kiln::ops::small_c_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());  // warm-up (thread workspaces)
+    for (auto _ : state) {
+      kiln::ops::small_c_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());
+      benchmark::ClobberMemory();
+    }
+  });
+  report(state, 2.0 * l.cout * osp * K, threads);
+  state.SetLabel(std::string("conv_small_c_") + kiln::simd::best_arch_name());
+}
+
 const ConvLayer kLayers[] = {
     {"resnet50/1x1_256to64_56", 256, 64, 56, 1, 1, 0},
     {"resnet50/3x3_64to64_56", 64, 64, 56, 3, 1, 1},
@@ -193,6 +228,11 @@ const ConvLayer kLayers[] = {
     {"small/3x3_32to32_28", 32, 32, 28, 3, 1, 1},
     {"resnet50/1x1_1024to256_14", 1024, 256, 14, 1, 1, 0},
     {"resnet50/7x7s2_3to64_224", 3, 64, 224, 7, 2, 3},
+    {"mobilenet_v2/3x3s2_3to32_224", 3, 32, 224, 3, 2, 1},
+    {"shufflenet_v2/3x3s2_3to24_224", 3, 24, 224, 3, 2, 1},
+    {"mobilenet_v3/3x3s2_3to16_224", 3, 16, 224, 3, 2, 1},
+    {"squeezenet1_1/3x3s2p0_3to64_224", 3, 64, 224, 3, 2, 0},
+    {"vgg11/3x3_3to64_224", 3, 64, 224, 3, 1, 1},
     {"mobilenet_v2/1x1_16to96_112", 16, 96, 112, 1, 1, 0},
     {"mobilenet_v2/1x1_144to24_56", 144, 24, 56, 1, 1, 0},
     {"mobilenet_v2/1x1_384to64_14", 384, 64, 14, 1, 1, 0},
@@ -223,6 +263,13 @@ int main(int argc, char** argv) {
   for (const ConvLayer& l : kLayers)
     if (l.k == 3 && l.stride == 1)
       benchmark::RegisterBenchmark((std::string("winograd/") + l.name).c_str(), bm_winograd, l)
+          ->Arg(1)
+          ->Arg(2)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+  for (const ConvLayer& l : kLayers)
+    if (l.cin <= kiln::simd::kSmallCMaxChannels)
+      benchmark::RegisterBenchmark((std::string("small_c/") + l.name).c_str(), bm_small_c, l)
           ->Arg(1)
           ->Arg(2)
           ->UseRealTime()
