@@ -1,13 +1,15 @@
 // Kernel throughput of the packed SGEMM on the best arch this CPU runs, in
 // GFLOP/s and % of FMA peak (kPeakPerCore per core: the figure the project
-// quotes for its dev machines), at 1 and 2 threads (a tbb::task_arena of that
+// quotes for its dev machines), at 1 and 2 threads (a session arena of that
 // size): SGEMM 1024³ (operands packed on the fly, and with B prepacked as a
 // Gemm with constant weights runs) and the GEMMs the float32 Conv fast path
 // runs for ResNet-50 and MobileNet-v2 layers (batch 1, weights prepacked as a
 // session does, B read as X itself for 1×1 and packed straight from X
 // otherwise), and the ResNet 3×3 layers on both the implicit GEMM
 // (conv/…) and Winograd F(4×4, 3×3) (winograd/…; GFLOP/s counts the direct
-// convolution's 2·M·N·K, so the two lines compare as times). fma_peak/<arch> measures the FMA peak of one core in the same
+// convolution's 2·M·N·K, so the two lines compare as times), and the
+// first layers (3 input channels) on both the implicit GEMM and the
+// few-input-channel direct kernel (small_c/…). fma_peak/<arch> measures the FMA peak of one core in the same
 // run (independent FMA chains), so %-of-measured-peak can be read off too.
 //
 //   kiln_kernel_bench [--benchmark_filter=resnet50] [--benchmark_repetitions=5]
@@ -21,9 +23,11 @@
 #include <string>
 #include <vector>
 
-#include <tbb/task_arena.h>
+#include "runtime/parallel.h"
 
+#include "kernels/simd/conv_small_c.h"
 #include "kernels/simd/gemm_driver.h"
+#include "ops/conv_small_c.h"
 #include "ops/conv_winograd.h"
 
 namespace {
@@ -46,7 +50,7 @@ void report(benchmark::State& state, double flops, int threads) {
 }
 
 void run_in_arena(benchmark::State& state, int threads, const kiln::simd::SgemmProblem& p) {
-  tbb::task_arena arena(threads);
+  kiln::runtime::Arena arena(threads);
   arena.execute([&] {
     kiln::simd::sgemm(p);  // warm-up (thread workspaces)
     for (auto _ : state) {
@@ -169,7 +173,7 @@ void bm_winograd(benchmark::State& state, ConvLayer l) {
   s.pads_begin = {1, 1};
   kiln::simd::ActParams act;
   act.kind = kiln::simd::Act::Relu;
-  tbb::task_arena arena(threads);
+  kiln::runtime::Arena arena(threads);
   arena.execute([&] {
     kiln::ops::winograd_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());  // warm-up
     for (auto _ : state) {
@@ -191,6 +195,37 @@ void bm_winograd_filter(benchmark::State& state, ConvLayer l) {
                                                    benchmark::Counter::kIsRate);
 }
 
+// The same layer (bias + Relu) on the few-input-channel direct kernel
+// (cin <= 4): weights packed once, as a session's prepare does.
+void bm_small_c(benchmark::State& state, ConvLayer l) {
+  const int threads = static_cast<int>(state.range(0));
+  const int64_t oh = (l.hw + 2 * l.pad - l.k) / l.stride + 1, osp = oh * oh, K = l.cin * l.k * l.k;
+  std::vector<float> x = random_vec(l.cin * l.hw * l.hw, 3), w = random_vec(l.cout * K, 4), bias = random_vec(l.cout, 5);
+  std::vector<float> y(l.cout * osp);
+  const auto u = kiln::ops::small_c_weights(w.data(), l.cout, l.cin, l.k, l.k);
+  kiln::kernels::ref::ConvShape s;
+  s.in_channels = l.cin;
+  s.out_channels = l.cout;
+  s.in_spatial = {l.hw, l.hw};
+  s.out_spatial = {oh, oh};
+  s.kernel = {l.k, l.k};
+  s.strides = {l.stride, l.stride};
+  s.dilations = {1, 1};
+  s.pads_begin = {l.pad, l.pad};
+  kiln::simd::ActParams act;
+  act.kind = kiln::simd::Act::Relu;
+  kiln::runtime::Arena arena(threads);
+  arena.execute([&] {
+    kiln::ops::small_c_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());  // warm-up (thread workspaces)
+    for (auto _ : state) {
+      kiln::ops::small_c_conv_f32(*u, s, x.data(), bias.data(), nullptr, act, y.data());
+      benchmark::ClobberMemory();
+    }
+  });
+  report(state, 2.0 * l.cout * osp * K, threads);
+  state.SetLabel(std::string("conv_small_c_") + kiln::simd::best_arch_name());
+}
+
 const ConvLayer kLayers[] = {
     {"resnet50/1x1_256to64_56", 256, 64, 56, 1, 1, 0},
     {"resnet50/3x3_64to64_56", 64, 64, 56, 3, 1, 1},
@@ -205,6 +240,11 @@ const ConvLayer kLayers[] = {
     {"small/3x3_32to32_28", 32, 32, 28, 3, 1, 1},
     {"resnet50/1x1_1024to256_14", 1024, 256, 14, 1, 1, 0},
     {"resnet50/7x7s2_3to64_224", 3, 64, 224, 7, 2, 3},
+    {"mobilenet_v2/3x3s2_3to32_224", 3, 32, 224, 3, 2, 1},
+    {"shufflenet_v2/3x3s2_3to24_224", 3, 24, 224, 3, 2, 1},
+    {"mobilenet_v3/3x3s2_3to16_224", 3, 16, 224, 3, 2, 1},
+    {"squeezenet1_1/3x3s2p0_3to64_224", 3, 64, 224, 3, 2, 0},
+    {"vgg11/3x3_3to64_224", 3, 64, 224, 3, 1, 1},
     {"mobilenet_v2/1x1_16to96_112", 16, 96, 112, 1, 1, 0},
     {"mobilenet_v2/1x1_144to24_56", 144, 24, 56, 1, 1, 0},
     {"mobilenet_v2/1x1_384to64_14", 384, 64, 14, 1, 1, 0},
@@ -244,6 +284,13 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((std::string("winograd_filter/") + l.name).c_str(), bm_winograd_filter, l)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
+  for (const ConvLayer& l : kLayers)
+    if (l.cin <= kiln::simd::kSmallCMaxChannels)
+      benchmark::RegisterBenchmark((std::string("small_c/") + l.name).c_str(), bm_small_c, l)
+          ->Arg(1)
+          ->Arg(2)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -4,7 +4,7 @@
 // in a one-thread arena) is measured beside it for the ratio.
 //   build/bench/kiln_simd_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
-#include <tbb/task_arena.h>
+#include "runtime/parallel.h"
 
 #include <cstdint>
 #include <vector>
@@ -78,7 +78,7 @@ void BM_DwConvReference(benchmark::State& st) {
   s.pads_begin = {c.K / 2, c.K / 2};
   const std::vector<float> x = values(c.C * c.H * c.W, -1, 1), w = values(c.C * c.K * c.K, -1, 1), b(c.C, 0.1f);
   std::vector<float> y(static_cast<size_t>(c.C * p.OH * p.OW));
-  tbb::task_arena one(1);
+  kiln::runtime::Arena one(1);
   for (auto _ : st) {
     one.execute([&] { kernels::ref::conv_f32(s, x.data(), w.data(), b.data(), y.data()); });
     benchmark::ClobberMemory();

@@ -19,7 +19,9 @@
 // (kernels/simd/gemm_driver.h), weights packed once at session creation;
 // 3×3 stride-1 Conv where Winograd F(4×4, 3×3) is faster runs that
 // (ops/conv_winograd.cpp, filters transformed at session creation);
-// depthwise Conv has its own kernel; 3-D and float64 run on the reference kernels.
+// depthwise Conv has its own kernel, and so has Conv with few input channels
+// (C <= 4: first layers; ops/conv_small_c.cpp); 3-D and float64 run on the
+// reference kernels.
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -28,6 +30,7 @@
 #include "kernels/reference/conv_transpose.h"
 #include "kernels/simd/gemm_driver.h"
 #include "ops/conv_depthwise.h"
+#include "ops/conv_small_c.h"
 #include "ops/conv_winograd.h"
 #include "ops/fast_gemm.h"
 #include "ops/op_util.h"
@@ -316,6 +319,7 @@ struct PackedConvState : OpState {
   std::vector<simd::AlignedFloats> groups;
   std::vector<int64_t> w_shape;  // the W these were packed from
   std::shared_ptr<const WinogradWeights> winograd;  // 3×3 Conv the Winograd rule may pick; else null
+  std::shared_ptr<const SmallCWeights> small_c;     // 2-D group-1 Conv of C <= 4 channels; else null
 };
 
 std::shared_ptr<const OpState> prepare_conv(const InferContext& ctx, bool transpose) {
@@ -341,6 +345,8 @@ std::shared_ptr<const OpState> prepare_conv(const InferContext& ctx, bool transp
         winograd_preferred(w->shape()[1], w->shape()[0], geo.out.known ? geo.out.dims[2] : -1,
                            geo.out.known ? geo.out.dims[3] : -1))
       st->winograd = winograd_weights(wp, w->shape()[0], w->shape()[1]);
+    if (w->rank() == 4 && group == 1 && w->shape()[1] <= simd::kSmallCMaxChannels)
+      st->small_c = small_c_weights(wp, w->shape()[0], w->shape()[1], w->shape()[2], w->shape()[3]);
   } else {
     const int64_t Cg = w->shape()[0] / group, MgK = w->shape()[1] * ks;
     for (int64_t g = 0; g < group; ++g)
@@ -353,6 +359,11 @@ const float* packed_group(const ComputeContext& ctx, const Tensor& w, int64_t g)
   const auto* st = dynamic_cast<const PackedConvState*>(ctx.state());
   if (!st || st->w_shape != w.shape()) return nullptr;
   return st->groups[static_cast<size_t>(g)].data();
+}
+
+const SmallCWeights* small_c_of(const ComputeContext& ctx, const Tensor& w) {
+  const auto* st = dynamic_cast<const PackedConvState*>(ctx.state());
+  return st && st->w_shape == w.shape() ? st->small_c.get() : nullptr;
 }
 
 const WinogradWeights* winograd_of(const ComputeContext& ctx, const Tensor& w) {
@@ -466,6 +477,8 @@ void compute_conv(ComputeContext& ctx, bool transpose) {
   if (y.numel() == 0) return;
   // Depthwise float32: the direct SIMD kernel (ops/conv_depthwise.cpp) when it covers the geometry.
   if (!transpose && x.dtype() == DType::Float32 && run_depthwise_f32(ctx, g.conv, x, w, b, y)) return;
+  // Few input channels (C <= 4) where that rule picks the direct kernel (ops/conv_small_c.cpp).
+  if (!transpose && x.dtype() == DType::Float32 && run_small_c_f32(ctx, small_c_of(ctx, w), g.conv, x, b, y)) return;
   // 3×3 stride 1 where the Winograd rule picks it (ops/conv_winograd.cpp).
   if (!transpose && x.dtype() == DType::Float32 && run_winograd_f32(ctx, winograd_of(ctx, w), g.conv, x, b, y)) return;
   // col2im's column buffer is Mg·k × H·W floats per image and group; past

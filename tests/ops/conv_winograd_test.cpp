@@ -12,7 +12,7 @@
 #include <iostream>
 #include <random>
 
-#include <tbb/task_arena.h>
+#include "runtime/parallel.h"
 
 #include "kernels/reference/conv.h"
 #include "kernels/reference/winograd.h"
@@ -97,7 +97,7 @@ double act_ref(const simd::ActParams& a, double v) {
 Tensor run_direct(const ops::WinogradWeights& u, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& b,
                   const Tensor* z, const simd::ActParams& act, int threads) {
   Tensor y(DType::Float32, {s.batch, s.out_channels, s.out_spatial[0], s.out_spatial[1]});
-  tbb::task_arena arena(threads);
+  kiln::runtime::Arena arena(threads);
   arena.execute([&] {
     ops::winograd_conv_f32(u, s, x.data_as<float>(), b.data_as<float>(), z ? z->data_as<float>() : nullptr, act,
                            y.data_as<float>());

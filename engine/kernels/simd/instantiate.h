@@ -9,6 +9,7 @@
 #include "kernels/simd/affine_act_impl.h"
 #include "kernels/simd/activation_impl.h"
 #include "kernels/simd/binary_impl.h"
+#include "kernels/simd/conv_small_c_impl.h"
 #include "kernels/simd/dwconv_impl.h"
 #include "kernels/simd/pool_impl.h"
 #include "kernels/simd/reduce_impl.h"
@@ -18,6 +19,7 @@ KILN_SIMD_AFFINE_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_AFFINE_ACT_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_ACTIVATION_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_BINARY_INSTANTIATE(KILN_SIMD_ARCH)
+KILN_SIMD_CONV_SMALL_C_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_DWCONV_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_POOL_INSTANTIATE(KILN_SIMD_ARCH)
 KILN_SIMD_REDUCE_INSTANTIATE(KILN_SIMD_ARCH)
