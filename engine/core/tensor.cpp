@@ -68,13 +68,13 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
 namespace {
 std::atomic<uint64_t> g_storage_allocations{0};
 
-std::shared_ptr<void> allocate_zeroed(size_t bytes) {
+std::shared_ptr<void> allocate(size_t bytes, bool zeroed) {
   g_storage_allocations.fetch_add(1, std::memory_order_relaxed);
   size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
   void* p = std::aligned_alloc(64, rounded);
   if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  std::memset(p, 0, rounded);
+  if (zeroed) std::memset(p, 0, rounded);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 }  // namespace
@@ -84,8 +84,19 @@ uint64_t detail::tensor_storage_allocations() { return g_storage_allocations.loa
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (!dtype_is_supported(dtype)) throw Error("cannot create a tensor of dtype " + dtype_name(dtype));
   numel_ = checked_numel(shape_);
-  storage_ = allocate_zeroed(nbytes());
+  storage_ = allocate(nbytes(), /*zeroed=*/true);
   data_ = storage_.get();
+}
+
+Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> shape) {
+  if (!dtype_is_supported(dtype)) throw Error("cannot create a tensor of dtype " + dtype_name(dtype));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = checked_numel(t.shape_);
+  t.storage_ = allocate(t.nbytes(), /*zeroed=*/false);
+  t.data_ = t.storage_.get();
+  return t;
 }
 
 Tensor Tensor::wrap(DType dtype, std::vector<int64_t> shape, void* data) {
@@ -101,7 +112,7 @@ Tensor Tensor::wrap(DType dtype, std::vector<int64_t> shape, void* data) {
 
 Tensor Tensor::clone() const {
   if (empty()) return {};
-  Tensor t(dtype_, shape_);
+  Tensor t = uninitialized(dtype_, shape_);
   if (nbytes()) std::memcpy(t.data_, data_, nbytes());
   return t;
 }

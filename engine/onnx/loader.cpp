@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <set>
 
@@ -308,12 +309,13 @@ std::unique_ptr<ir::Graph> load_model_file(const std::string& path, const Sessio
   if (static_cast<uint64_t>(size) > static_cast<uint64_t>(INT_MAX))
     throw Error(path + ": the model file is " + std::to_string(size) +
                 " bytes; protobuf cannot hold more than 2 GiB, so larger models must keep their weights in external data");
-  std::string bytes(static_cast<size_t>(size), '\0');
+  // Not zero-filled first: the read overwrites every byte (tens of MB for a CNN).
+  auto bytes = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(size));
   f.seekg(0);
-  if (size > 0 && !f.read(bytes.data(), size)) throw Error(path + ": cannot read the model file");
+  if (size > 0 && !f.read(bytes.get(), size)) throw Error(path + ": cannot read the model file");
   std::filesystem::path p(path);
   std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-  return load_model_bytes(bytes.data(), bytes.size(), dir, options, path);
+  return load_model_bytes(bytes.get(), static_cast<size_t>(size), dir, options, path);
 }
 
 }  // namespace kiln::onnx_import

@@ -136,7 +136,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const TensorLimits& limits,
     if (p.raw_data().size() != bytes)
       throw Error(where + ": raw_data holds " + std::to_string(p.raw_data().size()) + " bytes but shape " +
                   shape_to_string(dims) + " of " + dtype_name(dtype) + " needs " + std::to_string(bytes));
-    Tensor t(dtype, dims);
+    Tensor t = Tensor::uninitialized(dtype, dims);
     if (bytes) std::memcpy(t.data(), p.raw_data().data(), bytes);
     return t;
   }

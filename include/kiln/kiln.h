@@ -58,6 +58,9 @@ class Tensor {
   // Wraps caller memory: no copy; the caller keeps `data` alive and unchanged
   // for as long as the tensor (or any copy of it) is used.
   static Tensor wrap(DType dtype, std::vector<int64_t> shape, void* data);
+  // Owned storage left uninitialized (the constructor zero-fills): for callers
+  // that write every element before reading any.
+  static Tensor uninitialized(DType dtype, std::vector<int64_t> shape);
 
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& shape() const { return shape_; }

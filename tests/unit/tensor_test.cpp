@@ -12,6 +12,20 @@ TEST(Tensor, AllocatesZeroedAligned) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(t.data_as<float>()[i], 0.0f);
 }
 
+TEST(Tensor, UninitializedHasItsOwnAlignedStorageAndClonesCopy) {
+  Tensor t = Tensor::uninitialized(DType::Float32, {3, 5});
+  EXPECT_EQ(t.numel(), 15);
+  EXPECT_EQ(t.shape(), (std::vector<int64_t>{3, 5}));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % 64, 0u);
+  for (int i = 0; i < 15; ++i) t.data_as<float>()[i] = static_cast<float>(i) * 0.5f;
+  Tensor c = t.clone();
+  EXPECT_NE(c.data(), t.data());
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(c.data_as<float>()[i], static_cast<float>(i) * 0.5f);
+  EXPECT_THROW(Tensor::uninitialized(DType::Float32, {2, -1}), Error);
+  EXPECT_THROW(Tensor::uninitialized(DType::String, {2}), Error);
+  EXPECT_EQ(Tensor::uninitialized(DType::Int64, {0}).numel(), 0);
+}
+
 TEST(Tensor, CheckedNumelRejectsOverflowAndNegative) {
   EXPECT_THROW(checked_numel({int64_t{1} << 40, int64_t{1} << 40}), Error);
   EXPECT_THROW(checked_numel({2, -1}), Error);
