@@ -42,7 +42,20 @@ AlignedFloats pack_gemm_b(const float* b, int64_t ldb, bool trans, int64_t K, in
 // column panels (or row panels when there are too few column panels to go
 // round) over the current task arena with a static partition; the K order
 // of every element is the same whatever the split (gemm.h), so results do not
-// depend on the thread count.
+// depend on the thread count. A trans_c problem (a convolution computed as
+// Yᵀ) splits its columns (output channels) in whole vectors, so that each
+// thread streams only its share of the weights; its A' (the positions) is
+// shared: an im2col A' is read in place (a padded input first copied once,
+// zero-padded, by the calling thread), another A' packed once into a buffer
+// all threads read. With fewer than two vectors per thread it splits rows
+// (positions) instead.
 void sgemm(const SgemmProblem& p, bool threaded = true);
+
+// Whether a convolution GEMM of `channels` output channels over `positions`
+// output positions should run transposed (gemm.h: Yᵀ = im2col(X)ᵀ · Wᵀ, the
+// weights packed as B' = Wᵀ by pack_gemm_b(W, K, true, K, channels)): when
+// the positions fit one row block and the channels fill the vector lanes at
+// least as well as the positions would.
+bool conv_gemm_transposed(int64_t channels, int64_t positions);
 
 }  // namespace kiln::simd
