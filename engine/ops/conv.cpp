@@ -284,6 +284,11 @@ void run_kernel(bool transpose, const kernels::ref::ConvShape& s, const Tensor& 
 //    173–185 GFLOP/s against 199–208 for 1×1 layers of the same maps, so the
 //    gather costs 10–17 %, and a column buffer could only add to it.
 // Bias, residual and activation run in the GEMM's epilogue.
+// Small maps (≤ 240 output positions, e.g. 7² and 14²) run transposed,
+// Y_gᵀ = im2col(X_g)ᵀ · W_gᵀ (simd::conv_gemm_transposed, decided at session
+// creation where the map size is known; gemm.h): the output channels fill
+// the vector lanes, the positions are read in place from X (no im2col
+// packing), and the tiles are stored transposed into NCHW.
 //
 // ConvTranspose of one image and group is a GEMM col[Mg·kh·kw, H·W] =
 // W_gᵀ · X_g followed by a col2im scatter-add into Y, one output channel per

@@ -62,6 +62,7 @@ constexpr GemmBlocking blocking() {
 // intrinsics as "maybe uninitialized" here; the lanes it means are never read.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 template <class Arch>
 xsimd::batch<float, Arch> activate(xsimd::batch<float, Arch> x, const GemmEpilogue& ep) noexcept {
@@ -121,7 +122,6 @@ __attribute__((noinline)) void activate_tile(float* c, int64_t ldc, int64_t mr, 
     }
   }
 }
-#pragma GCC diagnostic pop
 
 // Transposed store of one tile (trans_c) after its last K block: t is the
 // tile as the registers held it (MR × NR floats, row i = output row
@@ -201,6 +201,8 @@ __attribute__((noinline)) void store_transposed(float* t, int64_t mr, int64_t nr
   }
 }
 
+#pragma GCC diagnostic pop
+
 // The A side of a tile: a packed micro-panel (a: kb × MR, k-major) or, for
 // an im2col A' of an unpadded input read in place (no packing at all), the
 // panel's MR row pointers (each output position's receptive-field origin in
@@ -218,12 +220,14 @@ struct APanel {
 // residual). NV < Tile::NV serves narrow right-edge panels (N = 196 = 4·48 + 4
 // would otherwise spend a sixth of its FMAs on padding), MRv < MR short
 // bottom edges (a transposed 7² conv has 49 = 6·8 + 1 rows).
+// pf, when not null: kb cache lines from there are prefetched, one per k.
 // With trans_c (tc), c is the row block's scratch of running sums (always
 // room for the whole MRv × NV·W tile, aligned): blocks before the last add
 // into it; the last sends the tile to store_transposed.
 template <class Arch, int MRv, int NV, bool Ind>
 void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
-          bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc) noexcept {
+          bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc,
+          const float* pf) noexcept {
   using B = xsimd::batch<float, Arch>;
   using T = Tile<Arch>;
   constexpr int MR = T::MR, W = T::W, NR = T::NR;
@@ -240,6 +244,7 @@ void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, i
     B bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(b + k * NR + v * W);
+    if (pf) __builtin_prefetch(pf + k * 16, 0, 3);  // one cache line per k (see sgemm_compute)
     [[maybe_unused]] const int64_t o = Ind ? ap.offs[k] : 0;
 #pragma GCC unroll 16
     for (int i = 0; i < MRv; ++i) {
@@ -319,24 +324,25 @@ void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, i
 // cover it.
 template <class Arch, int NV, bool Ind>
 void tile_rows(int64_t kb, const APanel& a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
-               bool load_c, bool last, const GemmEpilogue& ep, int64_t row, int64_t col,
-               const SgemmProblem* tc) noexcept {
+               bool load_c, bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc,
+               const float* pf) noexcept {
   constexpr int MR = Tile<Arch>::MR;
-  if (mr <= 1) return tile<Arch, 1, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
-  if (mr <= 2) return tile<Arch, 2, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
+  if (mr <= 1) return tile<Arch, 1, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  if (mr <= 2) return tile<Arch, 2, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
   if constexpr (MR > 4)
-    if (mr <= 4) return tile<Arch, 4, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
-  tile<Arch, MR, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
+    if (mr <= 4) return tile<Arch, 4, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  tile<Arch, MR, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
 }
 
 template <class Arch, bool Ind>
 void tile_for(int64_t kb, const APanel& a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
-              bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc) noexcept {
+              bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc,
+              const float* pf) noexcept {
   constexpr int W = Tile<Arch>::W, NV = Tile<Arch>::NV;
-  if (nr <= W) return tile_rows<Arch, 1, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
+  if (nr <= W) return tile_rows<Arch, 1, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
   if constexpr (NV >= 3)
-    if (nr <= 2 * W) return tile_rows<Arch, 2, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
-  tile_rows<Arch, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc);
+    if (nr <= 2 * W) return tile_rows<Arch, 2, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  tile_rows<Arch, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
 }
 
 // A'[i0 : i0+rows, k0 : k0+kb] into ⌈rows/MR⌉ micro-panels (kb × MR, rows
@@ -558,17 +564,31 @@ void sgemm_compute::operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t 
             }
           } else if (p.a_im2col) gemm_detail::pack_im2col<Arch, T::MR>(*p.a_im2col, k0, kb, ic, mcb, wa);
           else gemm_detail::pack_a_block<Arch>(p.a, p.lda, p.trans_a, ic, mcb, k0, kb, wa);
+          // trans_c with prepacked weights: while the row panels run over the
+          // B micro-panel at jr, the first NR/16 of them prefetch the next
+          // one (this K block's, else the next K block's first), 16 floats
+          // (a cache line) per k each, so the weights arrive from memory
+          // ahead of their first use.
+          const int64_t kb_next = std::max<int64_t>(0, std::min(bl.kc, p.K - k0 - bl.kc));
+          auto prefetch_for = [&](int64_t ir, int64_t jr) -> const float* {
+            if (!p.trans_c || !p.packed_b || ir / T::MR >= T::NR / 16) return nullptr;
+            const int64_t slice = ir / T::MR * 16;
+            if (jr + T::NR < ncb) return bp + (jr + T::NR + off) * kb + slice * kb;
+            if (kb_next != kb || ic + bl.mc < icc_end) return nullptr;  // full next block, last row block
+            return p.packed_b + (k0 + bl.kc) * Np + (jc - off) * kb_next + slice * kb_next;
+          };
           auto run_tile = [&](int64_t ir, int64_t jr) {
             const int64_t j = std::max<int64_t>(jr, 0), je = std::min(jr + T::NR, ncb);
             float* c = tc ? wt + (ic - icc + ir) * nc + j : p.c + (ic + ir) * p.ldc + jc + j;
             const float* b = bp + (jr + off) * kb + (j - jr);
             const int64_t mr = std::min<int64_t>(T::MR, mcb - ir), ldt = tc ? nc : p.ldc;
+            const float* pf = prefetch_for(ir, jr);
             if (ind)
               gemm_detail::tile_for<Arch, true>(kb, gemm_detail::APanel{nullptr, rows + ir, offs}, b, c, ldt, mr,
-                                                je - j, load_c, last, p.ep, ic + ir, jc + j, tc);
+                                                je - j, load_c, last, p.ep, ic + ir, jc + j, tc, pf);
             else
               gemm_detail::tile_for<Arch, false>(kb, gemm_detail::APanel{ap + ir * kb, nullptr, nullptr}, b, c, ldt,
-                                                 mr, je - j, load_c, last, p.ep, ic + ir, jc + j, tc);
+                                                 mr, je - j, load_c, last, p.ep, ic + ir, jc + j, tc, pf);
           };
           if (p.trans_c) {
             // Few rows (output positions), many columns (weights, 48 KiB per
