@@ -220,7 +220,8 @@ struct APanel {
 // residual). NV < Tile::NV serves narrow right-edge panels (N = 196 = 4·48 + 4
 // would otherwise spend a sixth of its FMAs on padding), MRv < MR short
 // bottom edges (a transposed 7² conv has 49 = 6·8 + 1 rows).
-// pf, when not null: kb cache lines from there are prefetched, one per k.
+// pf, when not null (and A is read in place): kb cache lines from there are
+// prefetched, one per k.
 // With trans_c (tc), c is the row block's scratch of running sums (always
 // room for the whole MRv × NV·W tile, aligned): blocks before the last add
 // into it; the last sends the tile to store_transposed.
@@ -244,7 +245,8 @@ void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, i
     B bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(b + k * NR + v * W);
-    if (pf) __builtin_prefetch(pf + k * 16, 0, 3);  // one cache line per k (see sgemm_compute)
+    if constexpr (Ind)  // the transposed conv's in-place A; the direct path's loop stays as it was
+      if (pf) __builtin_prefetch(pf + k * 16, 0, 3);  // one cache line per k (see sgemm_compute)
     [[maybe_unused]] const int64_t o = Ind ? ap.offs[k] : 0;
 #pragma GCC unroll 16
     for (int i = 0; i < MRv; ++i) {
