@@ -65,7 +65,8 @@ struct Im2col2d {
 struct SgemmProblem {
   int64_t M = 0, N = 0, K = 0;
   // A: packed_a when not null, else a_im2col when not null (A' = im2col(X)ᵀ:
-  // M = OH·OW output positions, K taps), else a (row stride lda, trans_a).
+  // M = OH·OW output positions, K taps; read in place from X, no packing,
+  // when it has no padding), else a (row stride lda, trans_a).
   const float* a = nullptr;
   int64_t lda = 0;
   bool trans_a = false;

@@ -95,9 +95,9 @@ const SgemmProblem& unpad_a_im2col(const SgemmProblem& p, SgemmProblem& q, Im2co
         std::fill(row, row + g.W, 0.f);
         continue;
       }
-      const float* src = s.x + (c * s.H + ih) * s.W - s.pw;
+      const float* src = s.x + (c * s.H + ih) * s.W + (lo - s.pw);  // input column lo − pw
       std::fill(row, row + lo, 0.f);
-      std::copy(src + lo, src + hi, row + lo);
+      std::copy(src, src + (hi - lo), row + lo);
       std::fill(row + hi, row + g.W, 0.f);
     }
   g.x = d;
