@@ -5,7 +5,8 @@
 // Gemm with constant weights runs) and the GEMMs the float32 Conv fast path
 // runs for ResNet-50 and MobileNet-v2 layers (batch 1, weights prepacked as a
 // session does, B read as X itself for 1×1 and packed straight from X
-// otherwise), and the ResNet 3×3 layers on both the implicit GEMM
+// otherwise; on small maps transposed, as Yᵀ = im2col(X)ᵀ·Wᵀ, with the
+// direct form beside it as conv_direct/…), and the ResNet 3×3 layers on both the implicit GEMM
 // (conv/…) and Winograd F(4×4, 3×3) (winograd/…; GFLOP/s counts the direct
 // convolution's 2·M·N·K, so the two lines compare as times), and the
 // first layers (3 input channels) on both the implicit GEMM and the
@@ -128,32 +129,53 @@ struct ConvLayer {
   int64_t cin, cout, hw, k, stride, pad;
 };
 
-// One image of Conv (bias + Relu epilogue, as a fused node runs it).
-void bm_conv(benchmark::State& state, ConvLayer l) {
+bool pointwise(const ConvLayer& l) { return l.k == 1 && l.stride == 1 && l.pad == 0; }
+int64_t positions(const ConvLayer& l) {
+  const int64_t oh = (l.hw + 2 * l.pad - l.k) / l.stride + 1;
+  return oh * oh;
+}
+
+// One image of Conv (bias + Relu epilogue, as a fused node runs it), in the
+// form the Conv op picks (kiln::simd::conv_gemm_transposed: Yᵀ = im2col(X)ᵀ·Wᵀ
+// on small maps), or as Y = W·im2col(X) when `direct` (conv_direct/…, for
+// comparison in the same run).
+void bm_conv(benchmark::State& state, ConvLayer l, bool direct) {
   const int threads = static_cast<int>(state.range(0));
   const int64_t oh = (l.hw + 2 * l.pad - l.k) / l.stride + 1, osp = oh * oh, K = l.cin * l.k * l.k;
   std::vector<float> x = random_vec(l.cin * l.hw * l.hw, 3), w = random_vec(l.cout * K, 4), bias = random_vec(l.cout, 5);
   std::vector<float> y(l.cout * osp);
-  kiln::simd::AlignedFloats packed = kiln::simd::pack_gemm_a(w.data(), K, false, l.cout, K);
+  const bool tr = !direct && kiln::simd::conv_gemm_transposed(l.cout, osp);
+  kiln::simd::AlignedFloats packed = tr ? kiln::simd::pack_gemm_b(w.data(), K, true, K, l.cout)
+                                        : kiln::simd::pack_gemm_a(w.data(), K, false, l.cout, K);
   kiln::simd::Im2col2d col{x.data(), l.cin, l.hw, l.hw, oh, oh, l.k, l.k, l.stride, l.stride, 1, 1, l.pad, l.pad};
   kiln::simd::SgemmProblem p;
-  p.M = l.cout;
-  p.N = osp;
   p.K = K;
-  p.packed_a = packed.data();
-  if (l.k == 1 && l.stride == 1 && l.pad == 0) {
-    p.b = x.data();
-    p.ldb = osp;
-  } else {
-    p.im2col = &col;
-  }
   p.c = y.data();
   p.ldc = osp;
-  p.ep.row_bias = bias.data();
   p.ep.act = kiln::simd::GemmActivation::Relu;
+  if (tr) {
+    p.M = osp;
+    p.N = l.cout;
+    p.packed_b = packed.data();
+    p.a_im2col = &col;
+    p.trans_c = true;
+    p.ep.col_bias = bias.data();
+  } else {
+    p.M = l.cout;
+    p.N = osp;
+    p.packed_a = packed.data();
+    if (pointwise(l)) {
+      p.b = x.data();
+      p.ldb = osp;
+    } else {
+      p.im2col = &col;
+    }
+    p.ep.row_bias = bias.data();
+  }
   run_in_arena(state, threads, p);
   report(state, 2.0 * l.cout * osp * K, threads);
-  state.SetLabel(std::to_string(l.cout) + "x" + std::to_string(osp) + "x" + std::to_string(K) + " (MxNxK)");
+  state.SetLabel(std::to_string(l.cout) + "x" + std::to_string(osp) + "x" + std::to_string(K) + " (MxNxK)" +
+                 (tr ? ", transposed" : ""));
 }
 
 // The same layer (pad 1, bias + Relu) on the Winograd path: filters
@@ -249,6 +271,13 @@ const ConvLayer kLayers[] = {
     {"mobilenet_v2/1x1_144to24_56", 144, 24, 56, 1, 1, 0},
     {"mobilenet_v2/1x1_384to64_14", 384, 64, 14, 1, 1, 0},
     {"mobilenet_v2/1x1_960to160_7", 960, 160, 7, 1, 1, 0},
+    {"mobilenet_v2/1x1_160to960_7", 160, 960, 7, 1, 1, 0},
+    {"mobilenet_v2/1x1_320to1280_7", 320, 1280, 7, 1, 1, 0},
+    {"mobilenet_v2/1x1_960to320_7", 960, 320, 7, 1, 1, 0},
+    {"densenet121/1x1_512to128_14", 512, 128, 14, 1, 1, 0},
+    {"densenet121/1x1_1024to512_14", 1024, 512, 14, 1, 1, 0},
+    {"densenet121/1x1_992to128_7", 992, 128, 7, 1, 1, 0},
+    {"densenet121/3x3_128to32_7", 128, 32, 7, 3, 1, 1},
 };
 
 }  // namespace
@@ -266,12 +295,19 @@ int main(int argc, char** argv) {
       ->Args({1024, 2, 1})
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
-  for (const ConvLayer& l : kLayers)
-    benchmark::RegisterBenchmark((std::string("conv/") + l.name).c_str(), bm_conv, l)
+  for (const ConvLayer& l : kLayers) {
+    benchmark::RegisterBenchmark((std::string("conv/") + l.name).c_str(), bm_conv, l, false)
         ->Arg(1)
         ->Arg(2)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
+    if (kiln::simd::conv_gemm_transposed(l.cout, positions(l)))
+      benchmark::RegisterBenchmark((std::string("conv_direct/") + l.name).c_str(), bm_conv, l, true)
+          ->Arg(1)
+          ->Arg(2)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+  }
   for (const ConvLayer& l : kLayers)
     if (l.k == 3 && l.stride == 1)
       benchmark::RegisterBenchmark((std::string("winograd/") + l.name).c_str(), bm_winograd, l)

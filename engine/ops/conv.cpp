@@ -287,6 +287,11 @@ void run_kernel(bool transpose, const kernels::ref::ConvShape& s, const Tensor& 
 //    173–185 GFLOP/s against 199–208 for 1×1 layers of the same maps, so the
 //    gather costs 10–17 %, and a column buffer could only add to it.
 // Bias, residual and activation run in the GEMM's epilogue.
+// Small maps (≤ 240 output positions, e.g. 7² and 14²) run transposed,
+// Y_gᵀ = im2col(X_g)ᵀ · W_gᵀ (simd::conv_gemm_transposed, decided at session
+// creation where the map size is known; gemm.h): the output channels fill
+// the vector lanes, the positions are read in place from X (no im2col
+// packing), and the tiles are stored transposed into NCHW.
 //
 // ConvTranspose of one image and group is a GEMM col[Mg·kh·kw, H·W] =
 // W_gᵀ · X_g followed by a col2im scatter-add into Y, one output channel per
@@ -317,6 +322,9 @@ Spatial2d spatial2d(const kernels::ref::ConvShape& s) {
 // ConvTranspose's W_gᵀ ((Mg·k) × Cg).
 struct PackedConvState : OpState {
   std::vector<simd::AlignedFloats> groups;
+  // Conv whose output map is small (simd::conv_gemm_transposed): groups hold
+  // W_gᵀ packed as the GEMM's B' and the conv runs as Y_gᵀ = im2col(X_g)ᵀ · W_gᵀ.
+  bool transposed = false;
   std::vector<int64_t> w_shape;  // the W these were packed from
   std::shared_ptr<const WinogradWeights> winograd;  // 3×3 Conv the Winograd rule may pick; else null
   std::shared_ptr<const SmallCWeights> small_c;     // 2-D group-1 Conv of C <= 4 channels; else null
@@ -335,11 +343,18 @@ std::shared_ptr<const OpState> prepare_conv(const InferContext& ctx, bool transp
   if (!transpose) {
     const int64_t Mg = w->shape()[0] / group, K = w->shape()[1] * ks;
     if (w->shape()[1] == 1 && Mg == 1 && group > 1) return nullptr;  // depthwise: not this path
-    for (int64_t g = 0; g < group; ++g) st->groups.push_back(simd::pack_gemm_a(wp + g * Mg * K, K, false, Mg, K));
-    // The Winograd filters too when the rule may choose that path (output
-    // map size unknown until run time for dynamic shapes).
     const ir::Shape ws = known(w->shape());
     const Geometry geo = resolve(ctx.node(), false, ctx.input(0).shape, ws, nullptr);
+    // Output positions per image when the map size is known at creation.
+    int64_t positions = geo.out.known ? 1 : -1;
+    for (size_t d = 2; geo.out.known && d < geo.out.dims.size(); ++d)
+      positions = geo.out.dims[d] < 0 ? -1 : positions * geo.out.dims[d];
+    st->transposed = positions > 0 && simd::conv_gemm_transposed(Mg, positions);
+    for (int64_t g = 0; g < group; ++g)
+      st->groups.push_back(st->transposed ? simd::pack_gemm_b(wp + g * Mg * K, K, true, K, Mg)
+                                          : simd::pack_gemm_a(wp + g * Mg * K, K, false, Mg, K));
+    // The Winograd filters too when the rule may choose that path (output
+    // map size unknown until run time for dynamic shapes).
     kernels::ref::ConvShape cs = geo.conv;
     if (cs.kernel.size() == 2 && group == 1 && winograd_geometry(cs) &&
         winograd_preferred(w->shape()[1], w->shape()[0], geo.out.known ? geo.out.dims[2] : -1,
@@ -355,10 +370,14 @@ std::shared_ptr<const OpState> prepare_conv(const InferContext& ctx, bool transp
   return st;
 }
 
-const float* packed_group(const ComputeContext& ctx, const Tensor& w, int64_t g) {
+const PackedConvState* packed_state(const ComputeContext& ctx, const Tensor& w) {
   const auto* st = dynamic_cast<const PackedConvState*>(ctx.state());
-  if (!st || st->w_shape != w.shape()) return nullptr;
-  return st->groups[static_cast<size_t>(g)].data();
+  return st && st->w_shape == w.shape() ? st : nullptr;
+}
+
+const float* packed_group(const ComputeContext& ctx, const Tensor& w, int64_t g) {
+  const PackedConvState* st = packed_state(ctx, w);
+  return st ? st->groups[static_cast<size_t>(g)].data() : nullptr;
 }
 
 const SmallCWeights* small_c_of(const ComputeContext& ctx, const Tensor& w) {
@@ -378,12 +397,17 @@ void conv_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Ten
   const int64_t isp = d.H * d.W, osp = d.OH * d.OW, K = Cg * d.kh * d.kw;
   const bool pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.ph == 0 && d.pw == 0 &&
                          d.OH == d.H && d.OW == d.W;
+  // Transposed (Y_gᵀ = im2col(X_g)ᵀ · W_gᵀ, see PackedConvState) when the
+  // weights were packed for it.
+  const PackedConvState* st = packed_state(ctx, w);
+  const bool tr = st && st->transposed;
   simd::SgemmProblem p;
-  p.M = Mg;
-  p.N = osp;
+  p.M = tr ? osp : Mg;
+  p.N = tr ? Mg : osp;
   p.K = K;
   p.lda = K;
   p.ldc = osp;
+  p.trans_c = tr;
   const bool fused = gemm_fused_epilogue(ctx, y.shape(), &p.ep);
   p.ep.ld_residual = osp;
   const float* z = p.ep.residual;
@@ -394,22 +418,29 @@ void conv_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Ten
     for (int64_t g = 0; g < G; ++g) {
       const float* xg = xp + (n * s.in_channels + g * Cg) * isp;
       const int64_t y_off = (n * s.out_channels + g * Mg) * osp;
-      p.a = wp + g * Mg * K;
-      p.packed_a = packed_group(ctx, w, g);
-      if (pointwise) {
-        p.b = xg;
-        p.ldb = isp;
+      col.x = xg;
+      if (tr) {
+        p.packed_b = packed_group(ctx, w, g);  // W_gᵀ
+        p.a_im2col = &col;                     // read in place, 1×1 included (gemm_driver.h)
+        p.ep.col_bias = bias ? bias + g * Mg : nullptr;
       } else {
-        col.x = xg;
-        p.im2col = &col;
+        p.a = wp + g * Mg * K;
+        p.packed_a = packed_group(ctx, w, g);
+        if (pointwise) {
+          p.b = xg;
+          p.ldb = isp;
+        } else {
+          p.im2col = &col;
+        }
+        p.ep.row_bias = bias ? bias + g * Mg : nullptr;
       }
       p.c = yp + y_off;
-      p.ep.row_bias = bias ? bias + g * Mg : nullptr;
       if (z) p.ep.residual = z + y_off;
       run_sgemm(p);  // a GEMV when the map is one pixel (squeeze-excitation)
     }
   if (fused) ctx.mark_epilogue_applied();
-  ctx.set_kernel(sgemm_kernel_name(p, pointwise ? "conv1x1_sgemm" : "conv_implicit_sgemm"));
+  ctx.set_kernel(sgemm_kernel_name(p, tr ? (pointwise ? "conv1x1_sgemm_t" : "conv_implicit_sgemm_t")
+                                        : (pointwise ? "conv1x1_sgemm" : "conv_implicit_sgemm")));
 }
 
 void conv_transpose_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,

@@ -32,48 +32,10 @@ constexpr int64_t kGroup = 16;
 // the scratch small and give each thread its own run of tiles.
 constexpr int64_t kBlockBytes = int64_t{3} << 19;
 
-// Scratch kept per thread and grown once (a run allocates nothing after its
-// first): zeroed when grown, so that the columns the kernels read past the
-// last tile (and ignore) are never uninitialized memory.
-float* scratch(simd::AlignedFloats& buf, int64_t floats) {
-  if (static_cast<int64_t>(buf.size()) < floats) {
-    buf = simd::AlignedFloats(static_cast<size_t>(floats));
-    std::memset(buf.data(), 0, buf.size() * sizeof(float));
-  }
-  return buf.data();
-}
-
-// A thread's scratch buffer, leased for the length of one use. A use that
-// finds it taken gets a buffer of its own: a thread waiting inside
-// parallel_for may be handed any task of its arena, including another
-// caller's whole Session::run (oneTBB runs arena.execute of a caller that
-// finds no free slot as a task), whose Winograd conv must not reuse the
-// buffers the waiting call still holds.
-struct Scratch {
-  simd::AlignedFloats buf;
-  bool busy = false;
-};
-class Lease {
- public:
-  Lease(Scratch& s, int64_t floats) : s_(s.busy ? nullptr : &s) {
-    if (s_) s_->busy = true;
-    data_ = scratch(s_ ? s_->buf : own_, floats);
-  }
-  ~Lease() {
-    if (s_) s_->busy = false;
-  }
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  float* data() const { return data_; }
-
- private:
-  Scratch* s_;
-  simd::AlignedFloats own_;
-  float* data_;
-};
 // Per thread: V and M of the blocks it runs (or, when the phases are shared
-// out, of the calling thread's block), and the input kernel's scratch.
-thread_local Scratch t_v, t_m, t_in;
+// out, of the calling thread's block), and the input kernel's scratch; leased
+// per use (simd::ScratchLease says why).
+thread_local simd::ThreadScratch t_v, t_m, t_in;
 
 }  // namespace
 
@@ -267,7 +229,7 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
 
   if (whole_blocks) {
     runtime::parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
-      const Lease v(t_v, v_floats), m(t_m, m_floats), in(t_in, in_floats);
+      const simd::ScratchLease v(t_v, v_floats), m(t_m, m_floats), in(t_in, in_floats);
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t a = part_bound(q), b = part_bound(q + 1);
         for (int64_t j = 0; j < blocks_in(b - a); ++j) {
@@ -280,11 +242,11 @@ void winograd_conv_f32(const WinogradWeights& u, const kernels::ref::ConvShape& 
     });
     return;
   }
-  const Lease v(t_v, v_floats), m(t_m, m_floats);
+  const simd::ScratchLease v(t_v, v_floats), m(t_m, m_floats);
   for (int64_t j = 0; j < blocks_in(NT); ++j) {
     const Block bl = block_of(0, NT, j, v.data(), m.data());
     runtime::parallel_for(C, 1, [&](int64_t k0, int64_t k1) {
-      const Lease in(t_in, in_floats);
+      const simd::ScratchLease in(t_in, in_floats);
       input_phase(bl, k0, k1, in.data());
     });
     runtime::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) { gemm_phase(bl, x0, x1); });

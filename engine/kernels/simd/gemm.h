@@ -3,8 +3,16 @@
 //   C[m, n] = act( alpha · Σ_k A'[m, k] · B'[k, n]  (+ C[m, n] if accumulate)
 //                  + row_bias[m] + col_bias[n] + residual[m, n] )
 //
-// A' = A or Aᵀ (M×K), B' = B or Bᵀ (K×N), or B' = im2col(X) of a 2-D
-// convolution, packed block by block straight from X (never materialised).
+// A' = A or Aᵀ (M×K) or im2col(X)ᵀ, B' = B or Bᵀ (K×N) or im2col(X), an
+// im2col operand being packed block by block straight from X (never
+// materialised). With trans_c, C (and the residual) are stored transposed.
+//
+// A convolution Y[Cout, P] = W · im2col(X) (P output positions) runs either
+// as written (W the row operand, positions along the vector lanes) or, for
+// small maps, transposed: Yᵀ = im2col(X)ᵀ · Wᵀ with trans_c, so the output
+// channels (a multiple of the vector width in CNNs) fill the lanes and the
+// positions take the broadcast side, where a ragged count (7² = 49 = 3·16+1)
+// costs only a short row tile instead of a mostly empty vector column.
 //
 // Layout of packed operands (what sgemm_pack_a/b write and sgemm_compute
 // reads; `kc`, `mr`, `nr` come from sgemm_blocking for the same arch):
@@ -15,9 +23,10 @@
 //
 // Summation order: each output element sums its K block by block in order,
 // each block sequentially in k, adding the block's partial sum to the value
-// held in C. That order depends only on K and kc, never on which rectangle
-// of C a call computes, so a threaded driver that splits C into rectangles
-// gives results independent of the split.
+// held in C (with trans_c: in a scratch tile, C being written once after the
+// last block). That order depends only on K and kc, never on which rectangle
+// of C a call computes nor on the tile shape that covers it, so a threaded
+// driver that splits C into rectangles gives results independent of the split.
 #pragma once
 
 #include <cstdint>
@@ -55,11 +64,14 @@ struct Im2col2d {
 
 struct SgemmProblem {
   int64_t M = 0, N = 0, K = 0;
-  // A: packed_a when not null, else a (row stride lda), transposed if trans_a.
+  // A: packed_a when not null, else a_im2col when not null (A' = im2col(X)ᵀ:
+  // M = OH·OW output positions, K taps; read in place from X, no packing,
+  // when it has no padding), else a (row stride lda, trans_a).
   const float* a = nullptr;
   int64_t lda = 0;
   bool trans_a = false;
   const float* packed_a = nullptr;
+  const Im2col2d* a_im2col = nullptr;
   // B: packed_b, else im2col when not null, else b (row stride ldb, trans_b).
   const float* b = nullptr;
   int64_t ldb = 0;
@@ -68,13 +80,18 @@ struct SgemmProblem {
   const Im2col2d* im2col = nullptr;
   float* c = nullptr;
   int64_t ldc = 0;
+  // C stored transposed: element (m, n) at c[n·ldc + m], and the residual
+  // likewise at residual[n·ld_residual + m] (a convolution's NCHW output
+  // computed as Yᵀ). The biases keep their meaning (row_bias[m], col_bias[n]).
+  bool trans_c = false;
   GemmEpilogue ep;
 };
 
 // Register and cache blocking of one arch: an mr × nr tile of C in
 // registers; kc-deep K blocks; A packed mc rows and B packed nc columns at a
 // time. workspace_floats: the scratch sgemm_compute needs (mc·kc + kc·nc,
-// plus alignment slack). width: floats per vector (nr is a multiple).
+// mc·nc for trans_c's running sums, plus alignment slack). width: floats per
+// vector (nr is a multiple).
 struct GemmBlocking {
   int64_t mr, nr, kc, mc, nc;
   int64_t workspace_floats;
@@ -98,9 +115,19 @@ struct sgemm_pack_b {
   void operator()(Arch, const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, float* packed) const noexcept;
 };
 
+// Packs K blocks [kb0, kb1) of p's A' (every row; from a or a_im2col) where
+// a prepacked A' of the same problem holds them (packed_a_floats(M, K) floats
+// in all), so that threads can pack one shared A' block by block.
+struct sgemm_pack_a_blocks {
+  template <class Arch>
+  void operator()(Arch, const SgemmProblem& p, int64_t kb0, int64_t kb1, float* packed) const noexcept;
+};
+
 // Computes C[m0:m1, n0:n1] of problem p on the calling thread. m0 must be a
-// multiple of mr when A is prepacked and n0 of nr when B is (prepacked
-// operands are addressed by panel); workspace holds workspace_floats floats.
+// multiple of mr when A is prepacked and n0 a multiple of the vector width
+// when B is (prepacked operands are addressed by panel; a range may start
+// inside a B panel at a vector boundary); workspace holds workspace_floats
+// floats.
 struct sgemm_compute {
   template <class Arch>
   void operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -112,6 +139,8 @@ struct sgemm_compute {
   extern template void sgemm_pack_a::operator()<Arch>(Arch, const float*, int64_t, bool, int64_t, int64_t, float*)    \
       const noexcept;                                                                                                 \
   extern template void sgemm_pack_b::operator()<Arch>(Arch, const float*, int64_t, bool, int64_t, int64_t, float*)    \
+      const noexcept;                                                                                                 \
+  extern template void sgemm_pack_a_blocks::operator()<Arch>(Arch, const SgemmProblem&, int64_t, int64_t, float*)    \
       const noexcept;                                                                                                 \
   extern template void sgemm_compute::operator()<Arch>(Arch, const SgemmProblem&, int64_t, int64_t, int64_t, int64_t, \
                                                        float*) const noexcept;
