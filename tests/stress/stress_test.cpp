@@ -159,13 +159,16 @@ TEST(Stress, TwoSessionsOfDifferentModelsAtOnce) {
   EXPECT_EQ(a.errors.load() + b.errors.load(), 0);
 }
 
-TEST(Stress, RealCnnEightThreads) {
-  // MobileNetV3-small exported from PyTorch at build time (skipped when the
-  // build could not export models): 8 threads, every output checked.
-  // KILN_MODELS_DIR (environment) points a sanitizer build at the release build's exports.
+// CNNs exported from PyTorch at build time (skipped when the build could not
+// export models), 8 caller threads on one 2-thread session, every output
+// checked: MobileNetV3-small (depthwise, pointwise and first-layer kernels,
+// squeeze-excite) and ResNet-18 (Winograd, the transposed GEMM on 7² maps).
+// KILN_MODELS_DIR (environment) points a sanitizer build at the release
+// build's exports.
+void stress_real_cnn(const std::string& name, int runs_divisor) {
   const char* env = std::getenv("KILN_MODELS_DIR");
   const std::string root = env && *env ? env : KILN_MODELS_DIR;
-  const std::string path = root + "/mobilenet_v3_small_bn_kept/model.onnx";
+  const std::string path = root + "/" + name + "_bn_kept/model.onnx";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " was not exported";
   SessionOptions o;
   o.threads = 2;  // parallel kernels inside each of the 8 concurrent runs
@@ -175,15 +178,19 @@ TEST(Stress, RealCnnEightThreads) {
   for (int64_t& d : shape) d = d < 0 ? 1 : d;
   Workload w(std::move(s), 8, [&](int i) { return random_f32(shape, 3000 + i); });
   constexpr int kThreads = 8;
-  const int n = std::max(1, runs_per_thread(400) / 50);
+  const int n = std::max(1, runs_per_thread(400) / runs_divisor);
   std::vector<std::thread> pool;
   for (int t = 0; t < kThreads; ++t) pool.emplace_back([&, t] { w.hammer(t, n); });
   for (auto& th : pool) th.join();
-  std::printf("stress: %d MobileNetV3 runs on %d threads, %d mismatches, %d errors\n", w.runs.load(), kThreads,
+  std::printf("stress: %d %s runs on %d threads, %d mismatches, %d errors\n", w.runs.load(), name.c_str(), kThreads,
               w.mismatches.load(), w.errors.load());
   EXPECT_EQ(w.mismatches.load(), 0);
   EXPECT_EQ(w.errors.load(), 0);
 }
+
+TEST(Stress, RealCnnEightThreads) { stress_real_cnn("mobilenet_v3_small", 50); }
+
+TEST(Stress, ResNet18EightThreads) { stress_real_cnn("resnet18", 100); }
 
 TEST(Stress, ManySessionsOfOneModelCreatedAndRunConcurrently) {
   // Sessions share no mutable state: each thread loads its own session of the
