@@ -19,28 +19,13 @@
 namespace kiln::simd {
 namespace {
 
+using testing_util::act_ref;
 using testing_util::Guarded;
 using testing_util::ramp;
 
 template <class Arch>
 class SimdConvSmallC : public ::testing::Test {};
 TYPED_TEST_SUITE(SimdConvSmallC, testing_util::Archs, testing_util::ArchNames);
-
-double act_ref(const ActParams& p, double x) {
-  const auto clamp01 = [](double v) { return std::min(1.0, std::max(0.0, v)); };
-  switch (p.kind) {
-    case Act::None: return x;
-    case Act::Relu: return x < 0 ? 0 : x;
-    case Act::LeakyRelu: return x >= 0 ? x : p.alpha * x;
-    case Act::Clip: return std::min(std::max(x, double(p.alpha)), double(p.beta));
-    case Act::Sigmoid: return 1 / (1 + std::exp(-x));
-    case Act::HardSigmoid: return clamp01(p.alpha * x + p.beta);
-    case Act::HardSwish: return x * clamp01(x / 6 + 0.5);
-    case Act::Tanh: return std::tanh(x);
-    case Act::SiLU: return x / (1 + std::exp(-x));
-    default: ADD_FAILURE() << "no reference for act " << int(p.kind); return x;
-  }
-}
 
 struct Case {
   int64_t C = 3, M = 11;

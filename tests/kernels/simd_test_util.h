@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "kernels/simd/activation.h"
 #include "kernels/simd/arch.h"
 
 namespace kiln::simd::testing_util {
@@ -27,6 +30,29 @@ struct ArchNames {
 
 #define KILN_SKIP_UNLESS_ARCH(Arch) \
   if (!::kiln::simd::arch_available<Arch>()) GTEST_SKIP() << Arch::name() << " not available on this CPU"
+
+// The activation kinds of kernels/simd/activation.h, in double.
+inline double act_ref(const ActParams& p, double x) {
+  auto clamp01 = [](double v) { return v < 0 ? 0.0 : (v > 1 ? 1.0 : v); };
+  auto softplus = [](double v) { return std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v))); };
+  switch (p.kind) {
+    case Act::None: return x;
+    case Act::Relu: return x < 0 ? 0 : x;
+    case Act::LeakyRelu: return x >= 0 ? x : p.alpha * x;
+    case Act::Clip: return std::min(std::max(x, double(p.alpha)), double(p.beta));
+    case Act::Sigmoid: return 1 / (1 + std::exp(-x));
+    case Act::HardSigmoid: return clamp01(double(p.alpha) * x + double(p.beta));
+    case Act::HardSwish: return x * clamp01(x / 6 + 0.5);
+    case Act::Tanh: return std::tanh(x);
+    case Act::SiLU: return x / (1 + std::exp(-x));
+    case Act::Softplus: return softplus(x);
+    case Act::Mish: return x * std::tanh(softplus(x));
+    case Act::Gelu: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case Act::GeluTanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  }
+  return 0;
+}
+
 
 // A float buffer of n elements between two guard regions of a sentinel value.
 class Guarded {
