@@ -49,16 +49,17 @@ bool winograd_geometry(const kernels::ref::ConvShape& s) {
 // per image. From 14² maps up (T ≥ 16) Winograd wins on every layer measured,
 // 8 to 512 channels: 2.0–2.9× on ResNet's 64…256-channel layers, 2.4× on
 // 8→8 and 16→16 at 56², 3.3× on DenseNet's 128→32 at 14², 2.1× on 512→512
-// at 14² (VGG). At 7² (T = 4) a 16-lane vector holds 4 tiles, so the
-// transforms and GEMMs do 4× the useful work and each U_ξ is streamed for 4
-// columns: Winograd still wins where the direct conv is itself poor (few
-// output channels: 128→32 1.4×) and loses elsewhere (64→64 0.91×,
-// 128→128 0.92×, 256→256 0.85×, 512→512 0.53×).
+// at 14² (VGG); against the transposed small-map GEMM (quiet machine)
+// DenseNet's 128→32 at 14² is still 1.25× (56 against 71 µs). At 7² (T = 4) a
+// 16-lane vector holds 4 tiles, so the transforms and GEMMs do 4× the useful
+// work and each U_ξ is streamed for 4 columns: Winograd loses everywhere
+// against the transposed GEMM (128→32 0.43×: 52 against 22 µs; 512→512
+// 0.40×) and against the direct one (64→64 0.91×, 256→256 0.85×).
 bool winograd_preferred(int64_t C, int64_t M, int64_t OH, int64_t OW) {
   if (C < 8 || M < 8) return false;
   if (OH < 0 || OW < 0) return true;  // decided at run time
   const int64_t T = ((OH + 3) / 4) * ((OW + 3) / 4);
-  return T >= 16 || M <= 32;
+  return T >= 16;
 }
 
 void WinogradWeights::Free::operator()(float* p) const noexcept { std::free(p); }

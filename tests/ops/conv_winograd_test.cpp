@@ -109,7 +109,7 @@ TEST(ConvWinograd, RuleFollowsTheMeasurements) {
   EXPECT_TRUE(ops::winograd_preferred(64, 64, 56, 56));
   EXPECT_TRUE(ops::winograd_preferred(256, 256, 14, 14));
   EXPECT_TRUE(ops::winograd_preferred(128, 32, 14, 14));
-  EXPECT_TRUE(ops::winograd_preferred(128, 32, 7, 7));
+  EXPECT_FALSE(ops::winograd_preferred(128, 32, 7, 7));
   EXPECT_TRUE(ops::winograd_preferred(8, 8, 56, 56));
   EXPECT_FALSE(ops::winograd_preferred(512, 512, 7, 7));
   EXPECT_FALSE(ops::winograd_preferred(64, 64, 7, 7));
