@@ -1,7 +1,6 @@
 #include "ops/conv_depthwise.h"
 
 #include <array>
-#include <cstring>
 #include <string>
 
 #include "kernels/simd/dwconv.h"
@@ -23,17 +22,9 @@ const char* kernel_name(int k, int stride) {
   return names[(k == 5 ? 2 : 0) + (stride == 2 ? 1 : 0)].c_str();
 }
 
-// Workspace kept per thread and grown once (a run allocates nothing after its
-// first); zeroed when grown, so that the lanes the kernel reads past the data
-// it wrote (and ignores) are never uninitialized memory.
-float* scratch(int64_t floats) {
-  thread_local simd::AlignedFloats buf;
-  if (static_cast<int64_t>(buf.size()) < floats) {
-    buf = simd::AlignedFloats(static_cast<size_t>(floats));
-    std::memset(buf.data(), 0, buf.size() * sizeof(float));
-  }
-  return buf.data();
-}
+// Per-thread workspace (simd::ScratchLease: grown once, zeroed when grown, so
+// the lanes the kernel reads past the data it wrote are never uninitialized).
+thread_local simd::ThreadScratch t_work;
 
 }  // namespace
 
@@ -72,10 +63,11 @@ bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, co
   // One task per (image, channel) plane; each plane is computed the same way
   // whatever the split.
   runtime::parallel_for(s.batch * C, 1, [&](int64_t t0, int64_t t1) {
-    float* work = scratch(work_floats);
+    const simd::ScratchLease work(t_work, work_floats);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t c = t % C;
-      kernel(p, xp + t * isz, wp + c * K2, bp ? bp[c] : 0.f, zp ? zp + t * osz : nullptr, yp + t * osz, work);
+      kernel(p, xp + t * isz, wp + c * K2, bp ? bp[c] : 0.f, zp ? zp + t * osz : nullptr, yp + t * osz,
+             work.data());
     }
   });
   ctx.set_kernel(kernel_name(p.kernel, p.stride));

@@ -1,10 +1,10 @@
 #include "ops/conv_small_c.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "kernels/simd/conv_small_c.h"
+#include "kernels/simd/gemm_driver.h"
 #include "ops/fused.h"
 #include "runtime/parallel.h"
 
@@ -19,12 +19,8 @@ namespace {
 // 112-row map.
 constexpr int64_t kBandRows = 4;
 
-// Scratch kept per thread and grown once (a run allocates nothing after its
-// first for a shape).
-float* scratch(simd::AlignedFloats& buf, int64_t floats) {
-  if (static_cast<int64_t>(buf.size()) < floats) buf = simd::AlignedFloats(static_cast<size_t>(floats));
-  return buf.data();
-}
+// Per-thread workspace, grown once (simd::ScratchLease).
+thread_local simd::ThreadScratch t_work;
 
 simd::SmallCConvParams params_of(const kernels::ref::ConvShape& s) {
   simd::SmallCConvParams p;
@@ -90,8 +86,8 @@ void small_c_conv_f32(const SmallCWeights& u, const kernels::ref::ConvShape& s, 
   // One task per (image, band of output rows): every output is computed the
   // same way whatever the split.
   runtime::parallel_for(s.batch * bands, 1, [&](int64_t t0, int64_t t1) {
-    thread_local simd::AlignedFloats work_buf;
-    float* work = scratch(work_buf, work_floats);
+    const simd::ScratchLease lease(t_work, work_floats);
+    float* work = lease.data();
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / bands, oy0 = (t % bands) * kBandRows, oy1 = std::min(p.OH, oy0 + kBandRows);
       kernel(p, x + n * isz, u.packed.data(), bias, z ? z + n * osz : nullptr, y + n * osz, oy0, oy1, work);

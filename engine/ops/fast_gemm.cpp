@@ -36,12 +36,8 @@ namespace {
 // Multiply-adds per thread below which the GEMV stays on one thread.
 constexpr int64_t kGemvMinTaskWork = int64_t{1} << 15;
 
-// This thread's scratch: the GEMV workspace, then room for a gathered x.
-float* gemv_scratch(int64_t floats) {
-  thread_local simd::AlignedFloats ws;
-  if (ws.size() < static_cast<size_t>(floats)) ws = simd::AlignedFloats(static_cast<size_t>(floats));
-  return ws.data();
-}
+// This thread's GEMV workspace (simd::ScratchLease).
+thread_local simd::ThreadScratch t_gemv_ws;
 
 }  // namespace
 
@@ -80,7 +76,8 @@ bool run_sgemm(const simd::SgemmProblem& p, bool threaded) {
   auto compute = simd::dispatch(simd::sgemv_compute{});
   const int64_t ws = simd::gemv_workspace_floats(bl);
   runtime::parallel_for(panels, grain, [&](int64_t b, int64_t e) {
-    compute(g, b * width, std::min(outputs, e * width), gemv_scratch(ws));
+    const simd::ScratchLease lease(t_gemv_ws, ws);
+    compute(g, b * width, std::min(outputs, e * width), lease.data());
   });
   return true;
 }

@@ -8,6 +8,8 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <vector>
+#include <utility>
 
 #include "runtime/parallel.h"
 
@@ -42,11 +44,18 @@ const GemmBlocking& gemm_blocking() {
 }
 
 const char* gemm_kernel_name(const char* prefix) {
+  // Ops name their kernel on every run: a per-thread cache keyed by the
+  // prefix's address (call sites pass literals) answers without a lock or an
+  // allocation once a thread has seen that prefix.
+  thread_local std::vector<std::pair<const char*, const char*>> seen;
+  for (const auto& [p, name] : seen)
+    if (p == prefix) return name;
   static std::mutex mu;
   static std::map<std::string, std::string> names;  // map nodes never move: the pointers stay valid
   std::lock_guard<std::mutex> lock(mu);
   std::string& s = names[prefix];
   if (s.empty()) s = std::string(prefix) + "_" + best_arch_name();
+  seen.emplace_back(prefix, s.c_str());
   return s.c_str();
 }
 

@@ -56,7 +56,8 @@ class ScratchLease {
 // Blocking of the arch sgemm runs on (the best this CPU has).
 const GemmBlocking& gemm_blocking();
 // "sgemm_avx512f", "sgemm_fma3<avx2>", … — prefix + "_" + arch name, for
-// profiles. Valid for the life of the program.
+// profiles. Valid for the life of the program. `prefix` must have static
+// storage (a literal): it is cached by address.
 const char* gemm_kernel_name(const char* prefix = "sgemm");
 
 // A' (M×K) or B' (K×N) packed once for every later sgemm (see gemm.h).
