@@ -11,8 +11,8 @@
 #include "runtime/parallel.h"
 
 #include "kernels/reference/conv.h"
+#include "kernels/simd_test_util.h"
 #include "ops/conv_small_c.h"
-#include "ops/fused.h"
 #include "support/model_builder.h"
 #include "support/test_util.h"
 
@@ -34,24 +34,7 @@ kernels::ref::ConvShape first_layer(int64_t N, int64_t C, int64_t M, int64_t H, 
   return cs;
 }
 
-double act_ref(const simd::ActParams& a, double v) {
-  ops::FusedEpilogue e;
-  e.alpha = a.alpha;
-  e.beta = a.beta;
-  switch (a.kind) {
-    case simd::Act::None: e.kind = ops::FusedEpilogue::None; break;
-    case simd::Act::Relu: e.kind = ops::FusedEpilogue::Relu; break;
-    case simd::Act::Clip: e.kind = ops::FusedEpilogue::Clip; break;
-    case simd::Act::LeakyRelu: e.kind = ops::FusedEpilogue::LeakyRelu; break;
-    case simd::Act::Sigmoid: e.kind = ops::FusedEpilogue::Sigmoid; break;
-    case simd::Act::HardSigmoid: e.kind = ops::FusedEpilogue::HardSigmoid; break;
-    case simd::Act::HardSwish: e.kind = ops::FusedEpilogue::HardSwish; break;
-    case simd::Act::Tanh: e.kind = ops::FusedEpilogue::Tanh; break;
-    case simd::Act::SiLU: e.kind = ops::FusedEpilogue::SiLU; break;
-    default: ADD_FAILURE(); break;
-  }
-  return e.apply(v);
-}
+using simd::testing_util::act_ref;  // the activation in double
 
 Tensor run_direct(const ops::SmallCWeights& u, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& b,
                   const Tensor* z, const simd::ActParams& act, int threads) {

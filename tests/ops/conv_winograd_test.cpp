@@ -15,17 +15,16 @@
 #include "runtime/parallel.h"
 
 #include "kernels/reference/conv.h"
+#include "kernels/simd_test_util.h"
 #include "kernels/reference/winograd.h"
 #include "kernels/simd/gemm_driver.h"
 #include "ops/conv_winograd.h"
-#include "ops/fused.h"
 #include "support/model_builder.h"
 #include "support/test_util.h"
 
 namespace kiln::test {
 namespace {
 
-using ops::FusedEpilogue;
 
 struct Case {
   int64_t N, C, M, H, W, pt, pl, pb, pr;
@@ -74,25 +73,7 @@ simd::ActParams act_of(simd::Act k) {
   return a;
 }
 
-// The epilogue in double, as the fused wrapper computes it.
-double act_ref(const simd::ActParams& a, double v) {
-  FusedEpilogue e;
-  e.alpha = a.alpha;
-  e.beta = a.beta;
-  switch (a.kind) {
-    case simd::Act::None: e.kind = FusedEpilogue::None; break;
-    case simd::Act::Relu: e.kind = FusedEpilogue::Relu; break;
-    case simd::Act::Clip: e.kind = FusedEpilogue::Clip; break;
-    case simd::Act::LeakyRelu: e.kind = FusedEpilogue::LeakyRelu; break;
-    case simd::Act::Sigmoid: e.kind = FusedEpilogue::Sigmoid; break;
-    case simd::Act::HardSigmoid: e.kind = FusedEpilogue::HardSigmoid; break;
-    case simd::Act::HardSwish: e.kind = FusedEpilogue::HardSwish; break;
-    case simd::Act::Tanh: e.kind = FusedEpilogue::Tanh; break;
-    case simd::Act::SiLU: e.kind = FusedEpilogue::SiLU; break;
-    default: ADD_FAILURE(); break;
-  }
-  return e.apply(v);
-}
+using simd::testing_util::act_ref;  // the activation in double
 
 Tensor run_direct(const ops::WinogradWeights& u, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& b,
                   const Tensor* z, const simd::ActParams& act, int threads) {
