@@ -28,6 +28,7 @@
 
 #include "kernels/simd/conv_small_c.h"
 #include "kernels/simd/gemm_driver.h"
+#include "ops/conv_depthwise.h"
 #include "ops/conv_small_c.h"
 #include "ops/conv_winograd.h"
 
@@ -248,6 +249,51 @@ void bm_small_c(benchmark::State& state, ConvLayer l) {
   state.SetLabel(std::string("conv_small_c_") + kiln::simd::best_arch_name());
 }
 
+// Depthwise layers (Clip 0…6 as MobileNet-v2 fuses it): the per-plane kernel
+// (depthwise/…) and the channel-blocked one (depthwise_blocked/…); the
+// engine picks per layer with dwconv2d_prefer_blocked. GFLOP/s counts 2·K²
+// per output element.
+struct DwLayer {
+  const char* name;
+  int64_t c, hw, k, stride;
+};
+
+void bm_depthwise(benchmark::State& state, DwLayer l, bool blocked) {
+  const int threads = static_cast<int>(state.range(0));
+  kiln::simd::DwConvParams p;
+  p.H = p.W = l.hw;
+  p.kernel = static_cast<int>(l.k);
+  p.stride = static_cast<int>(l.stride);
+  p.pad_top = p.pad_left = l.k / 2;
+  p.OH = p.OW = (l.hw + 2 * (l.k / 2) - l.k) / l.stride + 1;
+  p.act = {kiln::simd::Act::Clip, 0.f, 6.f};
+  const int64_t osz = p.OH * p.OW;
+  std::vector<float> x = random_vec(l.c * l.hw * l.hw, 3), w = random_vec(l.c * l.k * l.k, 4), b = random_vec(l.c, 5);
+  std::vector<float> y(l.c * osz);
+  kiln::runtime::Arena arena(threads);
+  arena.execute([&] {
+    kiln::ops::depthwise_conv_f32(p, 1, l.c, x.data(), w.data(), b.data(), nullptr, y.data(), blocked);  // warm-up
+    for (auto _ : state) {
+      kiln::ops::depthwise_conv_f32(p, 1, l.c, x.data(), w.data(), b.data(), nullptr, y.data(), blocked);
+      benchmark::ClobberMemory();
+    }
+  });
+  report(state, 2.0 * l.c * osz * l.k * l.k, threads);
+  state.SetLabel(std::string(blocked ? "dwconv_blocked_" : "dwconv_") + kiln::simd::best_arch_name() +
+                 (kiln::simd::dwconv2d_prefer_blocked(p) == blocked ? " (chosen)" : ""));
+}
+
+const DwLayer kDwLayers[] = {
+    {"mobilenet_v2/3x3_32_112", 32, 112, 3, 1},   {"mobilenet_v2/3x3s2_96_112", 96, 112, 3, 2},
+    {"mobilenet_v2/3x3_144_56", 144, 56, 3, 1},   {"mobilenet_v2/3x3s2_144_56", 144, 56, 3, 2},
+    {"mobilenet_v2/3x3_192_28", 192, 28, 3, 1},   {"mobilenet_v2/3x3s2_192_28", 192, 28, 3, 2},
+    {"mobilenet_v2/3x3_384_14", 384, 14, 3, 1},   {"mobilenet_v2/3x3_576_14", 576, 14, 3, 1},
+    {"mobilenet_v2/3x3s2_576_14", 576, 14, 3, 2}, {"mobilenet_v2/3x3_960_7", 960, 7, 3, 1},
+    {"efficientnet_b0/5x5s2_144_56", 144, 56, 5, 2}, {"efficientnet_b0/5x5_240_28", 240, 28, 5, 1},
+    {"efficientnet_b0/5x5_672_14", 672, 14, 5, 1}, {"efficientnet_b0/5x5s2_672_14", 672, 14, 5, 2},
+    {"efficientnet_b0/5x5_1152_7", 1152, 7, 5, 1},
+};
+
 const ConvLayer kLayers[] = {
     {"resnet50/1x1_256to64_56", 256, 64, 56, 1, 1, 0},
     {"resnet50/3x3_64to64_56", 64, 64, 56, 3, 1, 1},
@@ -322,6 +368,14 @@ int main(int argc, char** argv) {
   for (const ConvLayer& l : kLayers)
     if (l.cin <= kiln::simd::kSmallCMaxChannels)
       benchmark::RegisterBenchmark((std::string("small_c/") + l.name).c_str(), bm_small_c, l)
+          ->Arg(1)
+          ->Arg(2)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+  for (const DwLayer& l : kDwLayers)
+    for (bool blocked : {false, true})
+      benchmark::RegisterBenchmark((std::string(blocked ? "depthwise_blocked/" : "depthwise/") + l.name).c_str(),
+                                   bm_depthwise, l, blocked)
           ->Arg(1)
           ->Arg(2)
           ->UseRealTime()

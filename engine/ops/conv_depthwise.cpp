@@ -1,5 +1,6 @@
 #include "ops/conv_depthwise.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -12,14 +13,16 @@ namespace kiln::ops {
 
 namespace {
 
-// The kernel name for profiles: dwconv<K>x<K>[s2]_<arch>, made once.
-const char* kernel_name(int k, int stride) {
-  static const std::array<std::string, 4> names = [] {
+// The kernel name for profiles: dwconv<K>x<K>[s2][_blocked]_<arch>, made once.
+const char* kernel_name(int k, int stride, bool blocked = false) {
+  static const std::array<std::string, 8> names = [] {
     const std::string arch = simd::best_arch_name();
-    return std::array<std::string, 4>{"dwconv3x3_" + arch, "dwconv3x3s2_" + arch, "dwconv5x5_" + arch,
-                                      "dwconv5x5s2_" + arch};
+    std::array<std::string, 8> n;
+    for (int i = 0; i < 8; ++i)
+      n[i] = std::string(i & 2 ? "dwconv5x5" : "dwconv3x3") + (i & 1 ? "s2" : "") + (i & 4 ? "_blocked_" : "_") + arch;
+    return n;
   }();
-  return names[(k == 5 ? 2 : 0) + (stride == 2 ? 1 : 0)].c_str();
+  return names[(k == 5 ? 2 : 0) + (stride == 2 ? 1 : 0) + (blocked ? 4 : 0)].c_str();
 }
 
 // Per-thread workspace (simd::ScratchLease: grown once, zeroed when grown, so
@@ -27,6 +30,39 @@ const char* kernel_name(int k, int stride) {
 thread_local simd::ThreadScratch t_work;
 
 }  // namespace
+
+void depthwise_conv_f32(const simd::DwConvParams& p, int64_t batch, int64_t C, const float* xp, const float* wp,
+                        const float* bp, const float* zp, float* yp, bool blocked) {
+  const int64_t isz = p.H * p.W, osz = p.OH * p.OW, K2 = int64_t{p.kernel} * p.kernel;
+  if (blocked) {
+    // Blocks of kMaxLanes channels (a multiple of every arch's vector width),
+    // one task each; every block is computed the same way whatever the split.
+    constexpr int64_t L = simd::detail::kMaxLanes;
+    const int64_t blocks = (C + L - 1) / L, work_floats = simd::dwconv2d_blocked_workspace_floats(p);
+    auto kernel = simd::dispatch(simd::dwconv2d_blocked_f32{});
+    runtime::parallel_for(batch * blocks, 1, [&](int64_t t0, int64_t t1) {
+      const simd::ScratchLease work(t_work, work_floats);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / blocks, c0 = t % blocks * L, nc = std::min(L, C - c0), plane = n * C + c0;
+        kernel(p, nc, xp + plane * isz, wp + c0 * K2, bp ? bp + c0 : nullptr, zp ? zp + plane * osz : nullptr,
+               yp + plane * osz, work.data());
+      }
+    });
+    return;
+  }
+  const int64_t work_floats = simd::dwconv2d_workspace_floats(p);
+  auto kernel = simd::dispatch(simd::dwconv2d_f32{});
+  // One task per (image, channel) plane; each plane is computed the same way
+  // whatever the split.
+  runtime::parallel_for(batch * C, 1, [&](int64_t t0, int64_t t1) {
+    const simd::ScratchLease work(t_work, work_floats);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t c = t % C;
+      kernel(p, xp + t * isz, wp + c * K2, bp ? bp[c] : 0.f, zp ? zp + t * osz : nullptr, yp + t * osz,
+             work.data());
+    }
+  });
+}
 
 bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,
                        const Tensor* b, Tensor& y) {
@@ -57,22 +93,10 @@ bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, co
   const float* bp = b ? b->data_as<float>() : nullptr;
   const float* zp = z ? z->data_as<float>() : nullptr;
   float* yp = y.data_as<float>();
-  const int64_t C = s.in_channels, isz = p.H * p.W, osz = p.OH * p.OW, K2 = int64_t{p.kernel} * p.kernel;
-  const int64_t work_floats = simd::dwconv2d_workspace_floats(p);
-  auto kernel = simd::dispatch(simd::dwconv2d_f32{});
-  // One task per (image, channel) plane; each plane is computed the same way
-  // whatever the split.
-  runtime::parallel_for(s.batch * C, 1, [&](int64_t t0, int64_t t1) {
-    const simd::ScratchLease work(t_work, work_floats);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t c = t % C;
-      kernel(p, xp + t * isz, wp + c * K2, bp ? bp[c] : 0.f, zp ? zp + t * osz : nullptr, yp + t * osz,
-             work.data());
-    }
-  });
-  ctx.set_kernel(kernel_name(p.kernel, p.stride));
+  const bool blocked = simd::dwconv2d_prefer_blocked(p);
+  depthwise_conv_f32(p, s.batch, s.in_channels, xp, wp, bp, zp, yp, blocked);
+  ctx.set_kernel(kernel_name(p.kernel, p.stride, blocked));
   if (fused) ctx.mark_epilogue_applied();
   return true;
 }
-
 }  // namespace kiln::ops

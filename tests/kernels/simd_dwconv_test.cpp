@@ -196,5 +196,98 @@ TYPED_TEST(SimdDwConv, SeveralBands) {
           }
 }
 
+// ---- The channel-blocked kernel (dwconv2d_blocked_f32) ----
+
+// `channels` planes with their own weights and biases (and residuals),
+// against the reference per plane. Channel counts below, at and above every
+// vector width exercise the partial blocks.
+template <class Arch>
+void check_blocked(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                   int64_t channels, const ActParams& act, bool residual, bool with_bias = true) {
+  DwConvParams p;
+  p.H = H;
+  p.W = Wd;
+  p.kernel = K;
+  p.stride = S;
+  p.pad_top = pt;
+  p.pad_left = pl;
+  p.OH = (H + pt + pb - K) / S + 1;
+  p.OW = (Wd + pl + pr - K) / S + 1;
+  p.act = act;
+  ASSERT_TRUE(dwconv2d_supported(p));
+  const int64_t isz = H * Wd, osz = p.OH * p.OW;
+  const std::vector<float> x = ramp(channels * isz, -1.f, 1.f, static_cast<uint32_t>(H * 31 + Wd));
+  const std::vector<float> w = ramp(channels * K * K, -1.f, 1.f, static_cast<uint32_t>(K + S));
+  const std::vector<float> z = ramp(channels * osz, -0.5f, 0.5f, 3);
+  const std::vector<float> bias = ramp(channels, -0.5f, 0.5f, 7);
+
+  kernels::ref::ConvShape s;
+  s.in_spatial = {H, Wd};
+  s.out_spatial = {p.OH, p.OW};
+  s.kernel = {K, K};
+  s.strides = {S, S};
+  s.dilations = {1, 1};
+  s.pads_begin = {pt, pl};
+
+  const PageEnd xg(x), zg(z);
+  Guarded y(channels * osz), work(dwconv2d_blocked_workspace_floats(p), std::nanf(""));
+  dwconv2d_blocked_f32{}(Arch{}, p, channels, xg.data(), w.data(), with_bias ? bias.data() : nullptr,
+                         residual ? zg.data() : nullptr, y.data(), work.data());
+  std::vector<float> want(static_cast<size_t>(osz));
+  for (int64_t c = 0; c < channels; ++c) {
+    const float b = with_bias ? bias[c] : 0.f;
+    kernels::ref::conv_f32(s, x.data() + c * isz, w.data() + c * K * K, &b, want.data());
+    for (int64_t i = 0; i < osz; ++i) {
+      const double pre = static_cast<double>(want[i]) + (residual ? z[c * osz + i] : 0.0);
+      const double e = act_ref(act, pre);
+      ASSERT_NEAR(y[c * osz + i], e, 1e-5 * std::fabs(e) + 2e-6)
+          << "K " << K << " S " << S << " H " << H << " W " << Wd << " pads " << pt << "," << pl << "," << pb
+          << "," << pr << " channels " << channels << " act " << int(act.kind) << " c " << c << " i " << i;
+    }
+  }
+  ASSERT_TRUE(y.guards_intact()) << "K " << K << " S " << S << " H " << H << " W " << Wd << " C " << channels;
+  ASSERT_TRUE(work.guards_intact()) << "workspace overrun: K " << K << " S " << S << " H " << H << " W " << Wd;
+}
+
+TYPED_TEST(SimdDwConv, BlockedEveryChannelCountAndEdge) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  const int64_t pads[][4] = {{0, 0, 0, 0}, {1, 1, 1, 1}, {2, 2, 2, 2}, {0, 1, 2, 0}, {2, 0, 1, 2}, {3, 4, 3, 4}};
+  for (int K : {3, 5})
+    for (int S : {1, 2})
+      for (int64_t H : {1, 2, 7, 14})
+        for (int64_t Wd : {1, 3, 7, 14, 17})
+          for (const auto& pd : pads) {
+            if (H + pd[0] + pd[2] < K || Wd + pd[1] + pd[3] < K) continue;  // empty output
+            for (int64_t C : {1, 3, 4, 5, 8, 9, 16, 17, 33})
+              check_blocked<Arch>(K, S, H, Wd, pd[0], pd[1], pd[2], pd[3], C, ActParams{}, false);
+          }
+}
+
+TYPED_TEST(SimdDwConv, BlockedEpilogues) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  for (const ActParams& a : every_act())
+    for (bool res : {false, true})
+      for (int K : {3, 5})
+        for (int S : {1, 2}) {
+          check_blocked<Arch>(K, S, 7, 7, K / 2, K / 2, K / 2, K / 2, 19, a, res);
+          check_blocked<Arch>(K, S, 9, 12, 0, 1, 1, 0, 4, a, res, false);
+        }
+}
+
+// The map sizes of MobileNet/EfficientNet layers the kernel is chosen for.
+TYPED_TEST(SimdDwConv, BlockedNetworkShapes) {
+  using Arch = TypeParam;
+  KILN_SKIP_UNLESS_ARCH(Arch);
+  for (int K : {3, 5})
+    for (int S : {1, 2})
+      for (int64_t hw : {14, 28, 56}) {
+        const int64_t pb = S == 2 ? K / 2 - 1 : K / 2;  // even maps, stride 2: as exported (or SAME_UPPER)
+        check_blocked<Arch>(K, S, hw, hw, K / 2, K / 2, std::max<int64_t>(pb, 0), std::max<int64_t>(pb, 0), 20,
+                            ActParams{Act::Clip, 0.f, 6.f}, S == 1);
+      }
+}
+
 }  // namespace
 }  // namespace kiln::simd

@@ -5,6 +5,10 @@
 
 namespace kiln::simd {
 
+namespace {
+constexpr int64_t kBlockedMaxBytes = int64_t{512} << 10;
+}  // namespace
+
 namespace detail {
 
 namespace {
@@ -30,6 +34,15 @@ DwLayout dw_layout(const DwConvParams& p) noexcept {
   return l;
 }
 
+DwBlockedLayout dw_blocked_layout(const DwConvParams& p) noexcept {
+  DwBlockedLayout l{};
+  l.rows = std::max(p.pad_top + p.H, (p.OH - 1) * p.stride + p.kernel);
+  l.pitch = std::max(p.pad_left + p.W, (p.OW - 1) * p.stride + p.kernel);
+  l.out = l.rows * l.pitch * kMaxLanes;
+  l.total = l.out + (p.OH * p.OW + kMaxLanes - 1) / kMaxLanes * kMaxLanes * kMaxLanes;
+  return l;
+}
+
 }  // namespace detail
 
 bool dwconv2d_supported(const DwConvParams& p) noexcept {
@@ -38,5 +51,13 @@ bool dwconv2d_supported(const DwConvParams& p) noexcept {
 }
 
 int64_t dwconv2d_workspace_floats(const DwConvParams& p) noexcept { return detail::dw_layout(p).total; }
+
+int64_t dwconv2d_blocked_workspace_floats(const DwConvParams& p) noexcept { return detail::dw_blocked_layout(p).total; }
+
+bool dwconv2d_prefer_blocked(const DwConvParams& p) noexcept {
+  // Measured (bench/kernel_bench.cpp, depthwise/ entries): the blocked kernel
+  // wins while its workspace stays within L2.
+  return dwconv2d_supported(p) && detail::dw_blocked_layout(p).total * int64_t{sizeof(float)} <= kBlockedMaxBytes;
+}
 
 }  // namespace kiln::simd

@@ -52,9 +52,34 @@ struct dwconv2d_f32 {
                   float* work) const noexcept;
 };
 
+// The same convolution, several channels at once with one channel per vector
+// lane, for small maps, where the per-plane kernel above spends most of its
+// time setting each plane up. For each block of (vector width) channels the
+// planes are transposed into a zero-bordered workspace of (rows × pitch)
+// positions holding one vector each, every output vector is K·K aligned
+// loads and FMAs (no padding logic, either stride), and the results are
+// transposed back, with the residual and activation, into the channel planes.
+//
+// x: `channels` planes of H × W; w: channels × K × K; bias: `channels` floats
+// or null; z (may be null) and y: `channels` planes of OH × OW, y overlapping
+// neither x nor z. `work` holds dwconv2d_blocked_workspace_floats(p) floats
+// (any content). Reads and writes nothing outside these.
+int64_t dwconv2d_blocked_workspace_floats(const DwConvParams& p) noexcept;
+// Whether the channel-blocked kernel is the faster choice for this geometry
+// (measured; see the definition).
+bool dwconv2d_prefer_blocked(const DwConvParams& p) noexcept;
+struct dwconv2d_blocked_f32 {
+  template <class Arch>
+  void operator()(Arch, const DwConvParams& p, int64_t channels, const float* x, const float* w, const float* bias,
+                  const float* z, float* y, float* work) const noexcept;
+};
+
 #define KILN_SIMD_DWCONV_EXTERN(Arch)                                                                            \
   extern template void dwconv2d_f32::operator()<Arch>(Arch, const DwConvParams&, const float*, const float*, float, \
-                                                      const float*, float*, float*) const noexcept;
+                                                      const float*, float*, float*) const noexcept;              \
+  extern template void dwconv2d_blocked_f32::operator()<Arch>(Arch, const DwConvParams&, int64_t, const float*,     \
+                                                              const float*, const float*, const float*, float*,     \
+                                                              float*) const noexcept;
 KILN_SIMD_FOR_EACH_ARCH(KILN_SIMD_DWCONV_EXTERN)
 #undef KILN_SIMD_DWCONV_EXTERN
 
@@ -74,6 +99,14 @@ struct DwLayout {
   int64_t total;
 };
 DwLayout dw_layout(const DwConvParams& p) noexcept;
+// The channel-blocked kernel's workspace: the padded input, `rows` × `pitch`
+// positions of kMaxLanes floats (rows ≥ pt + H and ≥ (OH − 1)·S + K, likewise
+// the pitch), then the output block at `out`, OH·OW positions rounded up to
+// kMaxLanes, of kMaxLanes floats.
+struct DwBlockedLayout {
+  int64_t rows, pitch, out, total;
+};
+DwBlockedLayout dw_blocked_layout(const DwConvParams& p) noexcept;
 }  // namespace detail
 
 }  // namespace kiln::simd

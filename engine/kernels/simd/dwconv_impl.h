@@ -8,6 +8,7 @@
 
 #include "kernels/simd/activation_impl.h"
 #include "kernels/simd/dwconv.h"
+#include "kernels/simd/transpose_impl.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -312,7 +313,128 @@ void dw_with_act(const DwConvParams& p, const float* x, const float* w, float bi
   }
 }
 
+// ---- Channel-blocked kernel (dwconv2d_blocked_f32) ----
+
+// U outputs along a row: out[u] = bias + Σ w[ky, kx] · in[ky·pitch + u·S + kx]
+// (positions of W floats, one channel per lane).
+template <class Arch, int K, int S, int U>
+inline void dwb_block(const float* in, int64_t pitch, const xsimd::batch<float, Arch>* wv,
+                      xsimd::batch<float, Arch> bv, float* out) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  B acc[U];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) acc[u] = bv;
+#pragma GCC unroll 5
+  for (int ky = 0; ky < K; ++ky) {
+    const float* r = in + ky * pitch * W;
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; ++kx)
+#pragma GCC unroll 8
+      for (int u = 0; u < U; ++u) acc[u] = xsimd::fma(B::load_unaligned(r + (u * S + kx) * W), wv[ky * K + kx], acc[u]);
+  }
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) acc[u].store_unaligned(out + u * W);
+}
+
+template <class Arch, int K, int S, Act A>
+void dw_blocked(const DwConvParams& p, int64_t channels, const float* x, const float* w, const float* bias,
+                const float* z, float* y, float* work) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  const DwBlockedLayout l = dw_blocked_layout(p);
+  const int64_t H = p.H, Wd = p.W, isz = H * Wd, OH = p.OH, OW = p.OW, osz = OH * OW;
+  const int64_t pt = p.pad_top, pl = p.pad_left, rows = l.rows, pitch = l.pitch;
+  float* xb = work;
+  float* ob = work + l.out;
+  const B zero(0.f);
+  // The zero border around the input's positions: the same for every block.
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = xb + r * pitch * W;
+    if (r < pt || r >= pt + H) {
+      for (int64_t c = 0; c < pitch; ++c) zero.store_unaligned(row + c * W);
+      continue;
+    }
+    for (int64_t c = 0; c < pl; ++c) zero.store_unaligned(row + c * W);
+    for (int64_t c = pl + Wd; c < pitch; ++c) zero.store_unaligned(row + c * W);
+  }
+  for (int64_t c0 = 0; c0 < channels; c0 += W) {
+    const int64_t nc = std::min<int64_t>(W, channels - c0);
+    // Input planes → positions: W flattened positions at a time, transposed.
+    for (int64_t q = 0, iy = 0, ix = 0; q < isz; q += W) {
+      const int64_t cnt = std::min<int64_t>(W, isz - q);
+      B r[W];
+      for (int64_t i = 0; i < W; ++i) r[i] = i < nc ? load_part<Arch>(x + (c0 + i) * isz + q, cnt, cnt) : zero;
+      transpose_square<Arch>(r);
+      for (int64_t j = 0; j < cnt; ++j) {
+        r[j].store_unaligned(xb + ((iy + pt) * pitch + ix + pl) * W);
+        if (++ix == Wd) {
+          ix = 0;
+          ++iy;
+        }
+      }
+    }
+    alignas(64) float wt[K * K * W] = {}, bt[W] = {};
+    for (int64_t i = 0; i < nc; ++i) {
+      for (int t = 0; t < K * K; ++t) wt[t * W + i] = w[(c0 + i) * K * K + t];
+      if (bias) bt[i] = bias[c0 + i];
+    }
+    B wv[K * K];
+    for (int t = 0; t < K * K; ++t) wv[t] = B::load_aligned(wt + t * W);
+    const B bv = B::load_aligned(bt);
+    constexpr int U = 8;
+    for (int64_t oy = 0; oy < OH; ++oy) {
+      const float* in = xb + oy * S * pitch * W;
+      float* out = ob + oy * OW * W;
+      int64_t ox = 0;
+      for (; ox + U <= OW; ox += U) dwb_block<Arch, K, S, U>(in + ox * S * W, pitch, wv, bv, out + ox * W);
+      for (; ox < OW; ++ox) dwb_block<Arch, K, S, 1>(in + ox * S * W, pitch, wv, bv, out + ox * W);
+    }
+    // Positions → output planes, with the residual and the activation.
+    for (int64_t q = 0; q < osz; q += W) {
+      const int64_t cnt = std::min<int64_t>(W, osz - q);
+      B r[W];
+      for (int64_t j = 0; j < W; ++j) r[j] = j < cnt ? B::load_unaligned(ob + (q + j) * W) : zero;
+      transpose_square<Arch>(r);
+      for (int64_t i = 0; i < nc; ++i) {
+        B v = r[i];
+        if (z) v += load_part<Arch>(z + (c0 + i) * osz + q, cnt, cnt);
+        v = act_vec<A>(v, p.act.alpha, p.act.beta);
+        if (cnt == W) v.store_unaligned(y + (c0 + i) * osz + q);
+        else store_part<Arch>(v, y + (c0 + i) * osz + q, cnt);
+      }
+    }
+    // Costly activations over the finished planes (each contiguous).
+    if (A == Act::None && p.act.kind != Act::None)
+      for (int64_t i = 0; i < nc; ++i) activation_f32{}(Arch{}, p.act, y + (c0 + i) * osz, y + (c0 + i) * osz, osz);
+  }
+}
+
+template <class Arch, int K, int S>
+void dw_blocked_with_act(const DwConvParams& p, int64_t channels, const float* x, const float* w, const float* bias,
+                         const float* z, float* y, float* work) noexcept {
+  switch (p.act.kind) {
+    case Act::Relu: return dw_blocked<Arch, K, S, Act::Relu>(p, channels, x, w, bias, z, y, work);
+    case Act::LeakyRelu: return dw_blocked<Arch, K, S, Act::LeakyRelu>(p, channels, x, w, bias, z, y, work);
+    case Act::Clip: return dw_blocked<Arch, K, S, Act::Clip>(p, channels, x, w, bias, z, y, work);
+    case Act::HardSigmoid: return dw_blocked<Arch, K, S, Act::HardSigmoid>(p, channels, x, w, bias, z, y, work);
+    case Act::HardSwish: return dw_blocked<Arch, K, S, Act::HardSwish>(p, channels, x, w, bias, z, y, work);
+    default: return dw_blocked<Arch, K, S, Act::None>(p, channels, x, w, bias, z, y, work);
+  }
+}
+
 }  // namespace detail
+
+template <class Arch>
+void dwconv2d_blocked_f32::operator()(Arch, const DwConvParams& p, int64_t channels, const float* x, const float* w,
+                                      const float* bias, const float* z, float* y, float* work) const noexcept {
+  assert(dwconv2d_supported(p));
+  if (channels <= 0) return;
+  if (p.kernel == 3 && p.stride == 1) detail::dw_blocked_with_act<Arch, 3, 1>(p, channels, x, w, bias, z, y, work);
+  else if (p.kernel == 3) detail::dw_blocked_with_act<Arch, 3, 2>(p, channels, x, w, bias, z, y, work);
+  else if (p.stride == 1) detail::dw_blocked_with_act<Arch, 5, 1>(p, channels, x, w, bias, z, y, work);
+  else detail::dw_blocked_with_act<Arch, 5, 2>(p, channels, x, w, bias, z, y, work);
+}
 
 template <class Arch>
 void dwconv2d_f32::operator()(Arch, const DwConvParams& p, const float* x, const float* w, float bias, const float* z,
@@ -331,4 +453,7 @@ void dwconv2d_f32::operator()(Arch, const DwConvParams& p, const float* x, const
 #define KILN_SIMD_DWCONV_INSTANTIATE(Arch)                                                                \
   template void kiln::simd::dwconv2d_f32::operator()<Arch>(Arch, const kiln::simd::DwConvParams&, const float*, \
                                                            const float*, float, const float*, float*, float*) \
-      const noexcept;
+      const noexcept;                                                                                     \
+  template void kiln::simd::dwconv2d_blocked_f32::operator()<Arch>(                                        \
+      Arch, const kiln::simd::DwConvParams&, int64_t, const float*, const float*, const float*, const float*, \
+      float*, float*) const noexcept;
