@@ -49,6 +49,7 @@ struct Tile {
 
 constexpr int64_t kKc = 256;          // K block: A micro-panel 8×256 floats = 8 KiB (L1)
 constexpr int64_t kMcRows = 240;      // A block rows (a multiple of every MR)
+constexpr int64_t kDirectBMaxRows = 64;  // see sgemm_compute
 constexpr int64_t kNcCols = 384;      // B block columns before rounding to NR: 256×384 floats = 384 KiB (L2)
 
 template <class Arch>
@@ -226,7 +227,7 @@ struct APanel {
 // room for the whole MRv × NV·W tile, aligned): blocks before the last add
 // into it; the last sends the tile to store_transposed.
 template <class Arch, int MRv, int NV, bool Ind>
-void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
+void tile(int64_t kb, const APanel& ap, const float* b, int64_t ldbk, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
           bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc,
           const float* pf) noexcept {
   using B = xsimd::batch<float, Arch>;
@@ -244,7 +245,7 @@ void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, i
   for (int64_t k = 0; k < kb; ++k) {
     B bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(b + k * NR + v * W);
+    for (int v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + k * ldbk + v * W);
     if constexpr (Ind)  // the transposed conv's in-place A; the direct path's loop stays as it was
       if (pf) __builtin_prefetch(pf + k * 16, 0, 3);  // one cache line per k (see sgemm_compute)
     [[maybe_unused]] const int64_t o = Ind ? ap.offs[k] : 0;
@@ -284,17 +285,30 @@ void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, i
   const float* res = last && ep.residual ? ep.residual + row * ep.ld_residual + col : nullptr;
   const float* cb = last && ep.col_bias ? ep.col_bias + col : nullptr;
   if (mr == MRv && nr == NV * W) {  // full tile: the epilogue runs on the registers
+    // The piecewise-linear activations too; the costly ones follow over the
+    // stored tile (activate_tile).
+    auto store = [&](auto act) {
+      constexpr GemmActivation K = decltype(act)::value;
 #pragma GCC unroll 16
-    for (int i = 0; i < MRv; ++i) {
-      float* crow = c + i * ldc;
-      const float rb = last && ep.row_bias ? ep.row_bias[row + i] : 0.f;
+      for (int i = 0; i < MRv; ++i) {
+        float* crow = c + i * ldc;
+        const float rb = last && ep.row_bias ? ep.row_bias[row + i] : 0.f;
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v)
-        finish<Arch>(acc[i][v], load_c ? crow + v * W : nullptr, cb ? cb + v * W : nullptr,
-                     res ? res + i * ep.ld_residual + v * W : nullptr, rb, last, ep)
-            .store_unaligned(crow + v * W);
-    }
-    if (last && ep.act != GemmActivation::None) activate_tile<Arch>(c, ldc, mr, nr, ep);
+        for (int v = 0; v < NV; ++v) {
+          B x = finish<Arch>(acc[i][v], load_c ? crow + v * W : nullptr, cb ? cb + v * W : nullptr,
+                             res ? res + i * ep.ld_residual + v * W : nullptr, rb, last, ep);
+          if constexpr (K == GemmActivation::Relu) x = xsimd::max(x, B(0.f));
+          if constexpr (K == GemmActivation::Clip) x = xsimd::min(xsimd::max(x, B(ep.act_alpha)), B(ep.act_beta));
+          x.store_unaligned(crow + v * W);
+        }
+      }
+    };
+    using Act = GemmActivation;
+    const Act a = last ? ep.act : Act::None;
+    if (a == Act::Relu) store(std::integral_constant<Act, Act::Relu>{});
+    else if (a == Act::Clip) store(std::integral_constant<Act, Act::Clip>{});
+    else store(std::integral_constant<Act, Act::None>{});
+    if (a != Act::None && a != Act::Relu && a != Act::Clip) activate_tile<Arch>(c, ldc, mr, nr, ep);
     return;
   }
   // Partial tile (the bottom or right edge of C): spill the accumulators and
@@ -325,26 +339,26 @@ void tile(int64_t kb, const APanel& ap, const float* b, float* c, int64_t ldc, i
 // The tile for an mr × nr corner: as few rows (1, 2, 4 or MR) and vectors as
 // cover it.
 template <class Arch, int NV, bool Ind>
-void tile_rows(int64_t kb, const APanel& a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
+void tile_rows(int64_t kb, const APanel& a, const float* b, int64_t ldbk, float* c, int64_t ldc, int64_t mr, int64_t nr,
                bool load_c, bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc,
                const float* pf) noexcept {
   constexpr int MR = Tile<Arch>::MR;
-  if (mr <= 1) return tile<Arch, 1, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
-  if (mr <= 2) return tile<Arch, 2, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  if (mr <= 1) return tile<Arch, 1, NV, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  if (mr <= 2) return tile<Arch, 2, NV, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
   if constexpr (MR > 4)
-    if (mr <= 4) return tile<Arch, 4, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
-  tile<Arch, MR, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+    if (mr <= 4) return tile<Arch, 4, NV, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  tile<Arch, MR, NV, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
 }
 
 template <class Arch, bool Ind>
-void tile_for(int64_t kb, const APanel& a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
+void tile_for(int64_t kb, const APanel& a, const float* b, int64_t ldbk, float* c, int64_t ldc, int64_t mr, int64_t nr, bool load_c,
               bool last, const GemmEpilogue& ep, int64_t row, int64_t col, const SgemmProblem* tc,
               const float* pf) noexcept {
   constexpr int W = Tile<Arch>::W, NV = Tile<Arch>::NV;
-  if (nr <= W) return tile_rows<Arch, 1, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  if (nr <= W) return tile_rows<Arch, 1, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
   if constexpr (NV >= 3)
-    if (nr <= 2 * W) return tile_rows<Arch, 2, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
-  tile_rows<Arch, NV, Ind>(kb, a, b, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+    if (nr <= 2 * W) return tile_rows<Arch, 2, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
+  tile_rows<Arch, NV, Ind>(kb, a, b, ldbk, c, ldc, mr, nr, load_c, last, ep, row, col, tc, pf);
 }
 
 // A'[i0 : i0+rows, k0 : k0+kb] into ⌈rows/MR⌉ micro-panels (kb × MR, rows
@@ -383,7 +397,14 @@ void pack_b_block(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t k
   for (int64_t jp = 0; jp < cols; jp += NR) {
     const int64_t nr = std::min<int64_t>(NR, cols - jp);
     float* d = dst + jp * kb;
-    if (!trans) {
+    if (!trans && nr == NR) {  // whole panels: rows of NR floats, vector by vector
+      using B = xsimd::batch<float, Arch>;
+      constexpr int W = Tile<Arch>::W;
+      const float* src = b + k0 * ldb + j0 + jp;
+      for (int64_t kk = 0; kk < kb; ++kk, src += ldb)
+#pragma GCC unroll 4
+        for (int v = 0; v < NR; v += W) B::load_unaligned(src + v).store_aligned(d + kk * NR + v);
+    } else if (!trans) {
       for (int64_t kk = 0; kk < kb; ++kk) {
         float* dk = d + kk * NR;
         std::memcpy(dk, b + (k0 + kk) * ldb + j0 + jp, nr * sizeof(float));
@@ -522,6 +543,11 @@ void sgemm_compute::operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t 
   // A prepacked B is addressed by panel: a range starting off columns into a
   // panel (a multiple of the vector width) reads that panel from there.
   const int64_t off = p.packed_b ? n0 % T::NR : 0;
+  // A row-major B that few rows of A share (a 1×1 convolution with few
+  // output channels) is read in place: packing a panel would cost about as
+  // much as the few tiles that read it. With more rows the contiguous packed
+  // panel pays for itself (measured: kernel_bench conv/…/1x1_*).
+  const bool direct_b = !p.packed_b && !p.im2col && !p.trans_b && m1 - m0 <= gemm_detail::kDirectBMaxRows;
 
   // Column block: nc, or with trans_c as wide as the scratch allows for the
   // rows of one row block (each im2col A' block is then packed once for all
@@ -539,7 +565,12 @@ void sgemm_compute::operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t 
         const float* bp = wb;
         if (p.packed_b) bp = p.packed_b + k0 * Np + (jc - off) * kb;
         else if (p.im2col) gemm_detail::pack_im2col<Arch, T::NR>(*p.im2col, k0, kb, jc, ncb, wb);
-        else gemm_detail::pack_b_block<Arch>(p.b, p.ldb, p.trans_b, k0, kb, jc, ncb, wb);
+        else if (direct_b) {
+          // Whole panels are read from B in place; the partial last one is packed.
+          bp = wb - (ncb / T::NR * T::NR) * kb;
+          if (ncb % T::NR)
+            gemm_detail::pack_b_block<Arch>(p.b, p.ldb, false, k0, kb, jc + ncb / T::NR * T::NR, ncb % T::NR, wb);
+        } else gemm_detail::pack_b_block<Arch>(p.b, p.ldb, p.trans_b, k0, kb, jc, ncb, wb);
         const bool load_c = kbk > 0 || (p.ep.accumulate && !p.trans_c), last = kbk == kblocks - 1;
         if (ind) {  // tap (c, r, s) = k in W's row-major order → c·H·W + r·dh·W + s·dw
           int64_t ch = k0 / (ind->kh * ind->kw), r = (k0 / ind->kw) % ind->kh, s = k0 % ind->kw;
@@ -582,14 +613,16 @@ void sgemm_compute::operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t 
           auto run_tile = [&](int64_t ir, int64_t jr) {
             const int64_t j = std::max<int64_t>(jr, 0), je = std::min(jr + T::NR, ncb);
             float* c = tc ? wt + (ic - icc + ir) * nc + j : p.c + (ic + ir) * p.ldc + jc + j;
-            const float* b = bp + (jr + off) * kb + (j - jr);
+            const bool in_place = direct_b && jr + T::NR <= ncb;
+            const float* b = in_place ? p.b + k0 * p.ldb + jc + jr : bp + (jr + off) * kb + (j - jr);
+            const int64_t ldbk = in_place ? p.ldb : T::NR;
             const int64_t mr = std::min<int64_t>(T::MR, mcb - ir), ldt = tc ? nc : p.ldc;
             const float* pf = prefetch_for(ir, jr);
             if (ind)
-              gemm_detail::tile_for<Arch, true>(kb, gemm_detail::APanel{nullptr, rows + ir, offs}, b, c, ldt, mr,
+              gemm_detail::tile_for<Arch, true>(kb, gemm_detail::APanel{nullptr, rows + ir, offs}, b, ldbk, c, ldt, mr,
                                                 je - j, load_c, last, p.ep, ic + ir, jc + j, tc, pf);
             else
-              gemm_detail::tile_for<Arch, false>(kb, gemm_detail::APanel{ap + ir * kb, nullptr, nullptr}, b, c, ldt,
+              gemm_detail::tile_for<Arch, false>(kb, gemm_detail::APanel{ap + ir * kb, nullptr, nullptr}, b, ldbk, c, ldt,
                                                  mr, je - j, load_c, last, p.ep, ic + ir, jc + j, tc, pf);
           };
           if (p.trans_c) {
