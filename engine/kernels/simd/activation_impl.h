@@ -4,49 +4,90 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/simd/activation.h"
 
 namespace kiln::simd::detail {
+
+// e^t for t <= 0, subnormal results included (t < −104 gives 0; NaN stays
+// NaN). Range reduction t = n·ln 2 + r, |r| <= ln 2 / 2 (ln 2 in two parts),
+// a degree-7 polynomial for e^r (relative error about 1e-7), then the
+// scaling by 2^n: one instruction on AVX-512 (scalef, which rounds into the
+// subnormals itself); elsewhere through the exponent bits, in two steps
+// below 2^−125.
+template <class B>
+inline B exp_nonpos(B t) noexcept {
+  using A = typename B::arch_type;
+  t = xsimd::max(B(-104.f), t);  // NaN passes (see act_vec)
+  const B n = xsimd::nearbyint(t * B(1.44269504088896341f));
+  B r = xsimd::fma(n, B(-0.693359375f), t);
+  r = xsimd::fma(n, B(2.12194440e-4f), r);
+  B y = B(1.9875691500e-4f);
+  y = xsimd::fma(y, r, B(1.3981999507e-3f));
+  y = xsimd::fma(y, r, B(8.3334519073e-3f));
+  y = xsimd::fma(y, r, B(4.1665795894e-2f));
+  y = xsimd::fma(y, r, B(1.6666665459e-1f));
+  y = xsimd::fma(y, r, B(5.0000001201e-1f));
+  y = xsimd::fma(y, r * r, r + B(1.f));
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<A, xsimd::avx512f>) return B(_mm512_scalef_ps(y, n));
+#endif
+  using I = xsimd::batch<int32_t, A>;
+  const auto tiny = n < B(-125.f);
+  const I k = xsimd::to_int(xsimd::select(tiny, n + B(64.f), n));
+  const B scale = xsimd::bitwise_cast<B>((k + I(127)) << 23);
+  return y * scale * xsimd::select(tiny, B(0x1p-64f), B(1.f));
+}
+
+// 1 / (1 + e) for 1 <= d = 1 + e <= 2: on AVX-512 the 14-bit reciprocal
+// estimate and one Newton step (about 1 ulp), elsewhere a division.
+template <class B>
+inline B recip_1to2(B d) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<typename B::arch_type, xsimd::avx512f>) {
+    const B r0(_mm512_rcp14_ps(d));
+    return r0 * xsimd::fnma(d, r0, B(2.f));
+  }
+#endif
+  return B(1.f) / d;
+}
 
 // 1 / (1 + e^−x) as e / (1 + e) for x < 0, e = e^−|x|: exp never overflows,
 // and tiny results (down to the subnormals) keep their value, as in the
 // scalar op.
 template <class B>
 inline B sigmoid_vec(B x) noexcept {
-  const B one(1.f);
-  // xsimd's exp flushes results below the normal range to 0; for t < −80,
-  // e^t = e^(t + 64·ln 2) · 2^−64 keeps the subnormal ones.
-  const B t = -xsimd::abs(x);
-  const auto tiny = t < B(-80.f);
-  const B e = xsimd::exp(xsimd::select(tiny, t + B(44.3614195558365f), t)) * xsimd::select(tiny, B(0x1p-64f), one);
-  const B r = one / (one + e);
+  const B e = exp_nonpos(x | B(-0.f));  // −|x|
+  const B r = recip_1to2(B(1.f) + e);
   return xsimd::select(x >= B(0.f), r, e * r);
 }
 
-// act(x) on one vector. Comparisons are written as selects so that NaN
-// behaves as in the scalar definitions (a NaN compares false).
+// act(x) on one vector, NaN in giving NaN out as in the scalar definitions:
+// max(c, x) and min(c, x) take c as the first operand, because on x86 the
+// second operand is what comes out when either is NaN (NEON's give NaN).
 template <Act K, class B>
 inline B act_vec(B x, float alpha, float beta) noexcept {
   const B zero(0.f), one(1.f);
   if constexpr (K == Act::None) {
     return x;
   } else if constexpr (K == Act::Relu) {
-    return xsimd::select(x < zero, zero, x);
+    return xsimd::max(zero, x);
   } else if constexpr (K == Act::LeakyRelu) {
     return xsimd::select(x >= zero, x, B(alpha) * x);
   } else if constexpr (K == Act::Clip) {
-    const B lo(alpha), hi(beta);
-    const B t = xsimd::select(x < lo, lo, x);
-    return xsimd::select(t > hi, hi, t);
+    return xsimd::min(B(beta), xsimd::max(B(alpha), x));
   } else if constexpr (K == Act::Sigmoid) {
     return sigmoid_vec(x);
   } else if constexpr (K == Act::HardSigmoid) {
-    const B v = xsimd::fma(B(alpha), x, B(beta));
-    return xsimd::select(v < zero, zero, xsimd::select(v > one, one, v));
+    return xsimd::min(one, xsimd::max(zero, xsimd::fma(B(alpha), x, B(beta))));
   } else if constexpr (K == Act::HardSwish) {
-    const B v = x / B(6.f) + B(0.5f);
-    return x * xsimd::select(v < zero, zero, xsimd::select(v > one, one, v));
+    return x * xsimd::min(one, xsimd::max(zero, x / B(6.f) + B(0.5f)));
   } else if constexpr (K == Act::Tanh) {
     return xsimd::tanh(x);
   } else if constexpr (K == Act::SiLU) {

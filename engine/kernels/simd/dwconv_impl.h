@@ -404,23 +404,15 @@ void dw_blocked(const DwConvParams& p, int64_t channels, const float* x, const f
         else store_part<Arch>(v, y + (c0 + i) * osz + q, cnt);
       }
     }
-    // Costly activations over the finished planes (each contiguous).
-    if (A == Act::None && p.act.kind != Act::None)
-      for (int64_t i = 0; i < nc; ++i) activation_f32{}(Arch{}, p.act, y + (c0 + i) * osz, y + (c0 + i) * osz, osz);
   }
 }
 
+// Every activation runs in the transposing store, costly ones included: it
+// holds no accumulators.
 template <class Arch, int K, int S>
 void dw_blocked_with_act(const DwConvParams& p, int64_t channels, const float* x, const float* w, const float* bias,
                          const float* z, float* y, float* work) noexcept {
-  switch (p.act.kind) {
-    case Act::Relu: return dw_blocked<Arch, K, S, Act::Relu>(p, channels, x, w, bias, z, y, work);
-    case Act::LeakyRelu: return dw_blocked<Arch, K, S, Act::LeakyRelu>(p, channels, x, w, bias, z, y, work);
-    case Act::Clip: return dw_blocked<Arch, K, S, Act::Clip>(p, channels, x, w, bias, z, y, work);
-    case Act::HardSigmoid: return dw_blocked<Arch, K, S, Act::HardSigmoid>(p, channels, x, w, bias, z, y, work);
-    case Act::HardSwish: return dw_blocked<Arch, K, S, Act::HardSwish>(p, channels, x, w, bias, z, y, work);
-    default: return dw_blocked<Arch, K, S, Act::None>(p, channels, x, w, bias, z, y, work);
-  }
+  with_act(p.act.kind, [&](auto a) { dw_blocked<Arch, K, S, decltype(a)::value>(p, channels, x, w, bias, z, y, work); });
 }
 
 }  // namespace detail

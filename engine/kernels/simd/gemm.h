@@ -31,11 +31,28 @@
 
 #include <cstdint>
 
+#include "kernels/simd/activation.h"
 #include "kernels/simd/arch.h"
 
 namespace kiln::simd {
 
 enum class GemmActivation { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU };
+
+// The activation.h kind of each (the same definitions, NaN handling included).
+inline Act act_of(GemmActivation a) noexcept {
+  switch (a) {
+    case GemmActivation::None: return Act::None;
+    case GemmActivation::Relu: return Act::Relu;
+    case GemmActivation::Clip: return Act::Clip;
+    case GemmActivation::LeakyRelu: return Act::LeakyRelu;
+    case GemmActivation::Sigmoid: return Act::Sigmoid;
+    case GemmActivation::HardSigmoid: return Act::HardSigmoid;
+    case GemmActivation::HardSwish: return Act::HardSwish;
+    case GemmActivation::Tanh: return Act::Tanh;
+    case GemmActivation::SiLU: return Act::SiLU;
+  }
+  return Act::None;
+}
 
 // Applied to each output element when its tile leaves the registers, after
 // the last K block: v = alpha·acc (+ C) + row_bias[m] + col_bias[n] + residual[m, n]

@@ -25,6 +25,7 @@
 #include <immintrin.h>  // store_transposed's AVX-512 path (compiled only in the avx512f file)
 #endif
 
+#include "kernels/simd/activation_impl.h"
 #include "kernels/simd/gemm.h"
 
 namespace kiln::simd {
@@ -65,24 +66,13 @@ constexpr GemmBlocking blocking() {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+// The activation of one vector (activation_impl.h's definitions), for the
+// partial tiles' scalar path; loops dispatch once with detail::with_act.
 template <class Arch>
-xsimd::batch<float, Arch> activate(xsimd::batch<float, Arch> x, const GemmEpilogue& ep) noexcept {
-  using B = xsimd::batch<float, Arch>;
-  const B zero(0.f), one(1.f);
-  switch (ep.act) {
-    case GemmActivation::None: return x;
-    case GemmActivation::Relu: return xsimd::max(x, zero);
-    case GemmActivation::Clip: return xsimd::min(xsimd::max(x, B(ep.act_alpha)), B(ep.act_beta));
-    case GemmActivation::LeakyRelu: return xsimd::select(x < zero, x * B(ep.act_alpha), x);
-    case GemmActivation::Sigmoid: return one / (one + xsimd::exp(-x));
-    case GemmActivation::HardSigmoid:
-      return xsimd::min(xsimd::max(xsimd::fma(x, B(ep.act_alpha), B(ep.act_beta)), zero), one);
-    case GemmActivation::HardSwish:
-      return x * xsimd::min(xsimd::max(xsimd::fma(x, B(1.f / 6.f), B(0.5f)), zero), one);
-    case GemmActivation::Tanh: return xsimd::tanh(x);
-    case GemmActivation::SiLU: return x / (one + xsimd::exp(-x));
-  }
-  return x;
+inline xsimd::batch<float, Arch> activate(xsimd::batch<float, Arch> x, const GemmEpilogue& ep) noexcept {
+  xsimd::batch<float, Arch> y = x;
+  detail::with_act(act_of(ep.act), [&](auto k) { y = detail::act_vec<decltype(k)::value>(x, ep.act_alpha, ep.act_beta); });
+  return y;
 }
 
 // One vector of the epilogue: v = alpha·acc (+ C) and, after the last K
@@ -103,25 +93,30 @@ xsimd::batch<float, Arch> finish(xsimd::batch<float, Arch> acc, const float* c_o
   return x;
 }
 
-// The activation over the tile just stored (still in L1). Kept out of line:
-// inlined next to the FMA loop, exp/tanh for every accumulator bloat the
-// function until the compiler spills accumulators inside the K loop.
+// The activation over the tile just stored (still in L1), chosen once per
+// tile. Kept out of line: inlined next to the FMA loop, exp/tanh for every
+// accumulator bloat the function until the compiler spills accumulators
+// inside the K loop.
 template <class Arch>
 __attribute__((noinline)) void activate_tile(float* c, int64_t ldc, int64_t mr, int64_t nr,
                                              const GemmEpilogue& ep) noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int64_t W = static_cast<int64_t>(B::size);
-  for (int64_t i = 0; i < mr; ++i) {
-    float* row = c + i * ldc;
-    int64_t j = 0;
-    for (; j + W <= nr; j += W) activate<Arch>(B::load_unaligned(row + j), ep).store_unaligned(row + j);
-    if (j < nr) {
-      alignas(64) float tmp[W] = {};
-      std::memcpy(tmp, row + j, (nr - j) * sizeof(float));
-      activate<Arch>(B::load_aligned(tmp), ep).store_aligned(tmp);
-      std::memcpy(row + j, tmp, (nr - j) * sizeof(float));
+  detail::with_act(act_of(ep.act), [&](auto k) {
+    constexpr Act K = decltype(k)::value;
+    for (int64_t i = 0; i < mr; ++i) {
+      float* row = c + i * ldc;
+      int64_t j = 0;
+      for (; j + W <= nr; j += W)
+        detail::act_vec<K>(B::load_unaligned(row + j), ep.act_alpha, ep.act_beta).store_unaligned(row + j);
+      if (j < nr) {
+        alignas(64) float tmp[W] = {};
+        std::memcpy(tmp, row + j, (nr - j) * sizeof(float));
+        detail::act_vec<K>(B::load_aligned(tmp), ep.act_alpha, ep.act_beta).store_aligned(tmp);
+        std::memcpy(row + j, tmp, (nr - j) * sizeof(float));
+      }
     }
-  }
+  });
 }
 
 // Transposed store of one tile (trans_c) after its last K block: t is the
@@ -160,32 +155,35 @@ __attribute__((noinline)) void store_transposed(float* t, int64_t mr, int64_t nr
       const __m512 lb = jb < nr ? _mm512_maskz_loadu_ps(m, base + (col + jb) * ld + row) : _mm512_setzero_ps();
       return _mm512_shuffle_f32x4(la, lb, 0x44);
     };
-    auto out = [&](__m512 v, int64_t ja, int64_t jb) {
-      if (ja >= nr) return;
-      if (ep.accumulate) v = _mm512_add_ps(v, both(c, ldc, ja, jb));
-      if (ep.residual) v = _mm512_add_ps(v, both(ep.residual, ep.ld_residual, ja, jb));
-      if (act) v = activate<Arch>(B(v), ep);
-      _mm512_mask_storeu_ps(c + (col + ja) * ldc + row, m, v);
-      if (jb < nr) _mm512_mask_storeu_ps(c + (col + jb) * ldc + row, m, _mm512_shuffle_f32x4(v, v, 0xEE));
-    };
-    for (int64_t j0 = 0; j0 < nr; j0 += 16) {
-      __m512 r[8], u[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm512_load_ps(t + i * NR + j0);
-      for (int h = 0; h < 2; ++h) {  // rows 4h … 4h+3
-        const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[4 * h], r[4 * h + 1]));
-        const __m512d t1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[4 * h], r[4 * h + 1]));
-        const __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[4 * h + 2], r[4 * h + 3]));
-        const __m512d t3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[4 * h + 2], r[4 * h + 3]));
-        u[4 * h + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));  // lane l: column 4l, rows 4h…4h+3
-        u[4 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));  // column 4l+1
-        u[4 * h + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));  // column 4l+2
-        u[4 * h + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));  // column 4l+3
+    detail::with_act(act_of(ep.act), [&](auto k) {
+      constexpr Act K = decltype(k)::value;
+      auto out = [&](__m512 v, int64_t ja, int64_t jb) {
+        if (ja >= nr) return;
+        if (ep.accumulate) v = _mm512_add_ps(v, both(c, ldc, ja, jb));
+        if (ep.residual) v = _mm512_add_ps(v, both(ep.residual, ep.ld_residual, ja, jb));
+        v = detail::act_vec<K>(B(v), ep.act_alpha, ep.act_beta);
+        _mm512_mask_storeu_ps(c + (col + ja) * ldc + row, m, v);
+        if (jb < nr) _mm512_mask_storeu_ps(c + (col + jb) * ldc + row, m, _mm512_shuffle_f32x4(v, v, 0xEE));
+      };
+      for (int64_t j0 = 0; j0 < nr; j0 += 16) {
+        __m512 r[8], u[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm512_load_ps(t + i * NR + j0);
+        for (int h = 0; h < 2; ++h) {  // rows 4h … 4h+3
+          const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[4 * h], r[4 * h + 1]));
+          const __m512d t1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[4 * h], r[4 * h + 1]));
+          const __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[4 * h + 2], r[4 * h + 3]));
+          const __m512d t3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[4 * h + 2], r[4 * h + 3]));
+          u[4 * h + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));  // lane l: column 4l, rows 4h…4h+3
+          u[4 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));  // column 4l+1
+          u[4 * h + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));  // column 4l+2
+          u[4 * h + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));  // column 4l+3
+        }
+        for (int q = 0; q < 4; ++q) {
+          out(_mm512_permutex2var_ps(u[q], lo_idx, u[q + 4]), j0 + q, j0 + q + 4);
+          out(_mm512_permutex2var_ps(u[q], hi_idx, u[q + 4]), j0 + q + 8, j0 + q + 12);
+        }
       }
-      for (int q = 0; q < 4; ++q) {
-        out(_mm512_permutex2var_ps(u[q], lo_idx, u[q + 4]), j0 + q, j0 + q + 4);
-        out(_mm512_permutex2var_ps(u[q], hi_idx, u[q + 4]), j0 + q + 8, j0 + q + 12);
-      }
-    }
+    });
   } else
 #endif
   {
@@ -297,18 +295,18 @@ void tile(int64_t kb, const APanel& ap, const float* b, int64_t ldbk, float* c, 
         for (int v = 0; v < NV; ++v) {
           B x = finish<Arch>(acc[i][v], load_c ? crow + v * W : nullptr, cb ? cb + v * W : nullptr,
                              res ? res + i * ep.ld_residual + v * W : nullptr, rb, last, ep);
-          if constexpr (K == GemmActivation::Relu) x = xsimd::max(x, B(0.f));
-          if constexpr (K == GemmActivation::Clip) x = xsimd::min(xsimd::max(x, B(ep.act_alpha)), B(ep.act_beta));
+          if constexpr (K == GemmActivation::Relu) x = detail::act_vec<Act::Relu>(x, 0.f, 0.f);
+          if constexpr (K == GemmActivation::Clip) x = detail::act_vec<Act::Clip>(x, ep.act_alpha, ep.act_beta);
           x.store_unaligned(crow + v * W);
         }
       }
     };
-    using Act = GemmActivation;
-    const Act a = last ? ep.act : Act::None;
-    if (a == Act::Relu) store(std::integral_constant<Act, Act::Relu>{});
-    else if (a == Act::Clip) store(std::integral_constant<Act, Act::Clip>{});
-    else store(std::integral_constant<Act, Act::None>{});
-    if (a != Act::None && a != Act::Relu && a != Act::Clip) activate_tile<Arch>(c, ldc, mr, nr, ep);
+    using GA = GemmActivation;
+    const GA a = last ? ep.act : GA::None;
+    if (a == GA::Relu) store(std::integral_constant<GA, GA::Relu>{});
+    else if (a == GA::Clip) store(std::integral_constant<GA, GA::Clip>{});
+    else store(std::integral_constant<GA, GA::None>{});
+    if (a != GA::None && a != GA::Relu && a != GA::Clip) activate_tile<Arch>(c, ldc, mr, nr, ep);
     return;
   }
   // Partial tile (the bottom or right edge of C): spill the accumulators and

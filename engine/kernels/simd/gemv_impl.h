@@ -12,21 +12,6 @@
 namespace kiln::simd {
 namespace gemv_detail {
 
-inline Act act_of(GemmActivation a) noexcept {
-  switch (a) {
-    case GemmActivation::None: return Act::None;
-    case GemmActivation::Relu: return Act::Relu;
-    case GemmActivation::Clip: return Act::Clip;
-    case GemmActivation::LeakyRelu: return Act::LeakyRelu;
-    case GemmActivation::Sigmoid: return Act::Sigmoid;
-    case GemmActivation::HardSigmoid: return Act::HardSigmoid;
-    case GemmActivation::HardSwish: return Act::HardSwish;
-    case GemmActivation::Tanh: return Act::Tanh;
-    case GemmActivation::SiLU: return Act::SiLU;
-  }
-  return Act::None;
-}
-
 // y[i0 + i] = act(alpha·raw[i] (+ y) + row bias + column bias + residual) for
 // i < count, in the SGEMM's order of additions. Output index o is n (M = 1:
 // the row bias is row_bias[0]) or m (N = 1: the column bias is col_bias[0]).
