@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "kernels/reference/pool.h"
+#include "kernels/simd/gemm_driver.h"
 #include "kernels/simd/pool.h"
 #include "kernels/simd/reduce.h"
 #include "ops/op_util.h"
@@ -196,7 +197,8 @@ bool pool2d_fast(ComputeContext& ctx, const kernels::ref::PoolGeometry& g, size_
   float* yp = y.data_as<float>();
   auto kernel = simd::dispatch(simd::pool2d_f32{});
   runtime::parallel_for(planes, plane_grain(g.out_plane() * p.kh * p.kw), [&](int64_t b, int64_t e) {
-    std::vector<float> buf(static_cast<size_t>(scratch));
+    thread_local simd::ThreadScratch t_buf;  // no allocation per run once grown
+    const simd::ScratchLease buf(t_buf, scratch);
     for (int64_t i = b; i < e; ++i) kernel(p, xp + i * p.H * p.W, yp + i * p.OH * p.OW, buf.data());
   });
   static const std::string max_name = std::string("maxpool2d_f32_") + simd::best_arch_name();

@@ -4,6 +4,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/simd/pool.h"
 
@@ -25,6 +30,12 @@ xsimd::batch<float, Arch> load_even(const float* p) noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr auto idx = xsimd::make_batch_constant<xsimd::batch<uint32_t, Arch>, EvenLanes>();
   constexpr auto low = xsimd::make_batch_bool_constant<B, LowerHalf>();
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+  }
+#endif
   const B a = xsimd::swizzle(B::load_unaligned(p), idx), b = xsimd::swizzle(B::load_unaligned(p + B::size), idx);
   return xsimd::select(low, a, b);
 }
@@ -65,11 +76,16 @@ void pool_plane(const Pool2dParams& p, const float* x, float* y, float* scratch)
     int64_t rlo, rhi;
     pool_detail::valid_taps(s, p.dh, p.kh, p.H, rlo, rhi);
     // Vertical pass over the valid rows.
-    int64_t iw = 0;
-    for (; iw + Wv <= p.W; iw += Wv) {
+    auto vertical = [&](int64_t iw) {
       B acc = vneutral;
       for (int64_t r = rlo; r < rhi; ++r) acc = op(acc, B::load_unaligned(x + (s + r * p.dh) * p.W + iw));
       acc.store_unaligned(row + iw);
+    };
+    int64_t iw = 0;
+    for (; iw + Wv <= p.W; iw += Wv) vertical(iw);
+    if (iw < p.W && p.W >= Wv) {  // the last columns: one vector ending at the row's end
+      vertical(p.W - Wv);
+      iw = p.W;
     }
     for (; iw < p.W; ++iw) {
       float acc = neutral;
@@ -89,17 +105,23 @@ void pool_plane(const Pool2dParams& p, const float* x, float* y, float* scratch)
     const float* fw = p.count_include_pad ? inv_w : valid_w;
     // Horizontal pass: output ow reads buf[ow·sw + t·dw], t < kw.
     float* yr = y + oh * p.OW;
-    int64_t ow = 0;
-    if (p.sw <= 2)
-      for (; ow + Wv <= p.OW; ow += Wv) {
-        B acc = vneutral;
-        for (int64_t t = 0; t < p.kw; ++t) {
-          const float* q = buf + ow * p.sw + t * p.dw;
-          acc = op(acc, p.sw == 1 ? B::load_unaligned(q) : pool_detail::load_even<Arch>(q));
-        }
-        if (!Max) acc = acc / (B(fh) * B::load_unaligned(fw + ow));
-        acc.store_unaligned(yr + ow);
+    auto horizontal = [&](int64_t ow) {
+      B acc = vneutral;
+      for (int64_t t = 0; t < p.kw; ++t) {
+        const float* q = buf + ow * p.sw + t * p.dw;
+        acc = op(acc, p.sw == 1 ? B::load_unaligned(q) : pool_detail::load_even<Arch>(q));
       }
+      if (!Max) acc = acc / (B(fh) * B::load_unaligned(fw + ow));
+      acc.store_unaligned(yr + ow);
+    };
+    int64_t ow = 0;
+    if (p.sw <= 2) {
+      for (; ow + Wv <= p.OW; ow += Wv) horizontal(ow);
+      if (ow < p.OW && p.OW >= Wv) {  // the last outputs: one vector ending at the row's end
+        horizontal(p.OW - Wv);
+        ow = p.OW;
+      }
+    }
     for (; ow < p.OW; ++ow) {
       float acc = neutral;
       for (int64_t t = 0; t < p.kw; ++t) {
