@@ -52,7 +52,10 @@ class SessionImpl {
     validate(inputs);
     std::vector<Tensor> result;
     try {
-      arena_->execute([&] { result = executor_->run(inputs, profile); });
+      arena_->execute([&] {
+        const runtime::RunRegion region;  // the session's threads stay awake for the run
+        result = executor_->run(inputs, profile);
+      });
     } catch (const std::bad_alloc&) {
       throw Error("out of memory while running the model");
     } catch (const std::length_error& e) {

@@ -4,8 +4,11 @@
 
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
+#include "runtime/parallel.h"
 #include "support/model_builder.h"
 #include "support/test_util.h"
 
@@ -109,6 +112,84 @@ TEST(Concurrency, ErrorsInOneThreadDoNotDisturbOthers) {
       }
     });
   }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// The run region (runtime/parallel.h): many loops of different sizes in one
+// region, on an arena of 2 and 3 threads, cover every index exactly once,
+// with the same chunk boundaries as without a region; loops inside a chunk
+// run inline; an exception in a chunk reaches the caller and the region stays
+// usable; regions started one after another and side by side from several
+// threads (each in its own arena) do not disturb each other.
+TEST(Concurrency, RunRegionLoopsCoverEveryIndexOnce) {
+  for (int threads : {2, 3}) {
+    runtime::Arena arena(threads);
+    arena.execute([&] {
+      const runtime::RunRegion region;
+      for (int64_t n : {1, 2, 3, 7, 64, 1000, 4097}) {
+        for (int rep = 0; rep < 50; ++rep) {
+          std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+          std::atomic<int> chunks{0};
+          runtime::parallel_for(n, 1, [&](int64_t b, int64_t e) {
+            ++chunks;
+            // Inside a chunk of the region (n > 1; a loop of one index runs
+            // inline outside any chunk) a nested loop runs inline, on this
+            // thread, over its whole range.
+            const std::thread::id me = std::this_thread::get_id();
+            if (n > 1)
+              runtime::parallel_for(4, 1, [&](int64_t nb, int64_t ne) {
+                EXPECT_EQ(std::this_thread::get_id(), me);
+                EXPECT_EQ(nb, 0);
+                EXPECT_EQ(ne, 4);
+              });
+            for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+          });
+          for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "n " << n << " i " << i;
+          EXPECT_EQ(chunks.load(), std::min<int64_t>(threads, n));
+        }
+      }
+    });
+  }
+}
+
+TEST(Concurrency, RunRegionPassesExceptionsAndStaysUsable) {
+  runtime::Arena arena(2);
+  arena.execute([&] {
+    const runtime::RunRegion region;
+    for (int rep = 0; rep < 20; ++rep) {
+      EXPECT_THROW(runtime::parallel_for(100, 1,
+                                         [&](int64_t b, int64_t) {
+                                           if (b > 0) throw std::runtime_error("chunk failed");
+                                         }),
+                   std::runtime_error);
+      std::atomic<int64_t> sum{0};
+      runtime::parallel_for(100, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) sum += i;
+      });
+      EXPECT_EQ(sum.load(), 99 * 100 / 2);
+    }
+  });
+}
+
+TEST(Concurrency, RunRegionsOnManyThreads) {
+  std::vector<std::thread> pool;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    pool.emplace_back([&] {
+      runtime::Arena arena(2);
+      for (int r = 0; r < 20; ++r)
+        arena.execute([&] {
+          const runtime::RunRegion region;
+          for (int loop = 0; loop < 10; ++loop) {
+            std::atomic<int64_t> sum{0};
+            runtime::parallel_for(257, 1, [&](int64_t b, int64_t e) {
+              for (int64_t i = b; i < e; ++i) sum += i;
+            });
+            if (sum.load() != 256 * 257 / 2) ++wrong;
+          }
+        });
+    });
   for (auto& th : pool) th.join();
   EXPECT_EQ(wrong.load(), 0);
 }
