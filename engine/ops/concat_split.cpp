@@ -1,8 +1,11 @@
 // Concat joins tensors along one axis; Split cuts one tensor along an axis.
 // Viewing a tensor as [outer, axis_dim · inner], both are block copies.
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ops/shape_ops_internal.h"
+#include "runtime/parallel.h"
 
 namespace kiln::ops::shape_detail {
 
@@ -85,15 +88,33 @@ void add_concat(OpRegistry& r) {
     for (size_t d = axis + 1; d < rank; ++d) inner *= out[d];
     const size_t out_row = static_cast<size_t>(out[axis] * inner) * es;
     char* dst = static_cast<char*>(y.data());
-    size_t col = 0;  // byte offset of the current input inside an output row
-    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    // Each input's data and byte offset inside an output row (a per-thread
+    // buffer that grows once: no allocation per run).
+    const int64_t k = static_cast<int64_t>(ctx.num_inputs());
+    struct Part {
+      const char* src;
+      size_t col, row;
+    };
+    thread_local std::vector<Part> parts;
+    parts.resize(static_cast<size_t>(k));
+    for (size_t i = 0, col = 0; i < parts.size(); ++i) {
       const Tensor& x = ctx.input(i);
       const size_t row = static_cast<size_t>(x.shape()[axis] * inner) * es;
-      const char* src = static_cast<const char*>(x.data());
-      if (row)
-        for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + o * out_row + col, src + o * row, row);
+      parts[i] = {static_cast<const char*>(x.data()), col, row};
       col += row;
     }
+    const Part* part = parts.data();
+    // One copy per (outer index, input), in parallel once they add up to a
+    // few hundred KiB (tasks of at least ~128 KiB).
+    const int64_t avg = static_cast<int64_t>(out_row) / k;
+    const int64_t grain = std::max<int64_t>(1, (int64_t{128} << 10) / std::max<int64_t>(avg, 1));
+    runtime::parallel_for(outer * k, grain, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const Part& q = part[t % k];
+        const int64_t o = t / k;
+        if (q.row) std::memcpy(dst + o * out_row + q.col, q.src + o * q.row, q.row);
+      }
+    });
   };
   r.add(std::move(s));
 }
