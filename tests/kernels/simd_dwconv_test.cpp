@@ -61,10 +61,10 @@ class PageEnd {
   float* data_ = nullptr;
 };
 
-// Runs one case and compares with the reference conv of a 1-channel plane.
-template <class Arch>
-void check_case(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-                const ActParams& act, bool residual) {
+// The geometry of one case (output size from the pads) and the reference
+// convolution's view of one of its planes.
+DwConvParams dw_params(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                       const ActParams& act) {
   DwConvParams p;
   p.H = H;
   p.W = Wd;
@@ -75,19 +75,31 @@ void check_case(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int
   p.OH = (H + pt + pb - K) / S + 1;
   p.OW = (Wd + pl + pr - K) / S + 1;
   p.act = act;
+  return p;
+}
+kernels::ref::ConvShape ref_shape(const DwConvParams& p) {
+  kernels::ref::ConvShape s;
+  s.in_spatial = {p.H, p.W};
+  s.out_spatial = {p.OH, p.OW};
+  s.kernel = {p.kernel, p.kernel};
+  s.strides = {p.stride, p.stride};
+  s.dilations = {1, 1};
+  s.pads_begin = {p.pad_top, p.pad_left};
+  return s;
+}
+
+// Runs one case and compares with the reference conv of a 1-channel plane.
+template <class Arch>
+void check_case(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                const ActParams& act, bool residual) {
+  const DwConvParams p = dw_params(K, S, H, Wd, pt, pl, pb, pr, act);
   ASSERT_TRUE(dwconv2d_supported(p));
   const std::vector<float> x = ramp(H * Wd, -1.f, 1.f, static_cast<uint32_t>(H * 31 + Wd));
   const std::vector<float> w = ramp(K * K, -1.f, 1.f, static_cast<uint32_t>(K + S));
   const std::vector<float> z = ramp(p.OH * p.OW, -0.5f, 0.5f, 3);
   const float bias = 0.25f;
 
-  kernels::ref::ConvShape s;
-  s.in_spatial = {H, Wd};
-  s.out_spatial = {p.OH, p.OW};
-  s.kernel = {K, K};
-  s.strides = {S, S};
-  s.dilations = {1, 1};
-  s.pads_begin = {pt, pl};
+  const kernels::ref::ConvShape s = ref_shape(p);
   std::vector<float> want(static_cast<size_t>(p.OH * p.OW));
   kernels::ref::conv_f32(s, x.data(), w.data(), &bias, want.data());
 
@@ -204,16 +216,7 @@ TYPED_TEST(SimdDwConv, SeveralBands) {
 template <class Arch>
 void check_blocked(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
                    int64_t channels, const ActParams& act, bool residual, bool with_bias = true) {
-  DwConvParams p;
-  p.H = H;
-  p.W = Wd;
-  p.kernel = K;
-  p.stride = S;
-  p.pad_top = pt;
-  p.pad_left = pl;
-  p.OH = (H + pt + pb - K) / S + 1;
-  p.OW = (Wd + pl + pr - K) / S + 1;
-  p.act = act;
+  const DwConvParams p = dw_params(K, S, H, Wd, pt, pl, pb, pr, act);
   ASSERT_TRUE(dwconv2d_supported(p));
   const int64_t isz = H * Wd, osz = p.OH * p.OW;
   const std::vector<float> x = ramp(channels * isz, -1.f, 1.f, static_cast<uint32_t>(H * 31 + Wd));
@@ -221,13 +224,7 @@ void check_blocked(int K, int S, int64_t H, int64_t Wd, int64_t pt, int64_t pl, 
   const std::vector<float> z = ramp(channels * osz, -0.5f, 0.5f, 3);
   const std::vector<float> bias = ramp(channels, -0.5f, 0.5f, 7);
 
-  kernels::ref::ConvShape s;
-  s.in_spatial = {H, Wd};
-  s.out_spatial = {p.OH, p.OW};
-  s.kernel = {K, K};
-  s.strides = {S, S};
-  s.dilations = {1, 1};
-  s.pads_begin = {pt, pl};
+  const kernels::ref::ConvShape s = ref_shape(p);
 
   const PageEnd xg(x), zg(z);
   Guarded y(channels * osz), work(dwconv2d_blocked_workspace_floats(p), std::nanf(""));

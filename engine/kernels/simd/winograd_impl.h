@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/simd/activation_impl.h"
+#include "kernels/simd/partial_impl.h"
 #include "kernels/simd/winograd.h"
 
 namespace kiln::simd {
@@ -123,7 +124,7 @@ inline void copy_floats(float* dst, const float* src, int64_t n) noexcept {
   constexpr int64_t W = static_cast<int64_t>(B::size);
   int64_t i = 0;
   for (; i + W <= n; i += W) B::load_unaligned(src + i).store_unaligned(dst + i);
-  for (; i < n; ++i) dst[i] = src[i];
+  if (i < n) detail::store_part<Arch>(detail::load_part<Arch>(src + i, n - i, n - i), dst + i, n - i);
 }
 
 // Lane indices 0, 1, … as floats (exact below 2^24).
