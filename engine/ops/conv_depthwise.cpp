@@ -80,23 +80,14 @@ bool run_depthwise_f32(ComputeContext& ctx, const kernels::ref::ConvShape& s, co
   p.pad_left = s.pads_begin[1];
   if (!simd::dwconv2d_supported(p)) return false;
 
-  // The epilogue of a kiln.FusedConv node (none on a plain Conv). A residual
-  // of the wrong shape is left to the fused wrapper, which reports it.
-  const FusedEpilogue e = FusedEpilogue::of(ctx.node());
-  const Tensor* z = e.residual_input ? ctx.residual() : nullptr;
-  const bool fused = e.kind != FusedEpilogue::None || z;
-  if (z && z->shape() != y.shape()) return false;
-  p.act = e.simd_act();
-
-  const float* xp = x.data_as<float>();
-  const float* wp = w.data_as<float>();
-  const float* bp = b ? b->data_as<float>() : nullptr;
-  const float* zp = z ? z->data_as<float>() : nullptr;
-  float* yp = y.data_as<float>();
+  KernelEpilogue e;
+  if (!kernel_epilogue(ctx, y, &e)) return false;
+  p.act = e.act;
   const bool blocked = simd::dwconv2d_prefer_blocked(p);
-  depthwise_conv_f32(p, s.batch, s.in_channels, xp, wp, bp, zp, yp, blocked);
+  depthwise_conv_f32(p, s.batch, s.in_channels, x.data_as<float>(), w.data_as<float>(),
+                     b ? b->data_as<float>() : nullptr, e.residual, y.data_as<float>(), blocked);
   ctx.set_kernel(kernel_name(p.kernel, p.stride, blocked));
-  if (fused) ctx.mark_epilogue_applied();
+  if (e.present) ctx.mark_epilogue_applied();
   return true;
 }
 }  // namespace kiln::ops

@@ -101,15 +101,11 @@ bool run_small_c_f32(ComputeContext& ctx, const SmallCWeights* u, const kernels:
       u->KW != s.kernel[1])
     return false;
   if (!small_c_preferred(s)) return false;
-  // The epilogue of a kiln.FusedConv node (none on a plain Conv). A residual
-  // of another shape is left to the fused wrapper, which broadcasts it.
-  const FusedEpilogue e = FusedEpilogue::of(ctx.node());
-  const Tensor* z = e.residual_input ? ctx.residual() : nullptr;
-  if (z && (z->dtype() != DType::Float32 || z->shape() != y.shape())) return false;
-  const bool fused = e.kind != FusedEpilogue::None || z;
-  small_c_conv_f32(*u, s, x.data_as<float>(), b ? b->data_as<float>() : nullptr, z ? z->data_as<float>() : nullptr,
-                   e.simd_act(), y.data_as<float>());
-  if (fused) ctx.mark_epilogue_applied();
+  KernelEpilogue e;
+  if (!kernel_epilogue(ctx, y, &e)) return false;
+  small_c_conv_f32(*u, s, x.data_as<float>(), b ? b->data_as<float>() : nullptr, e.residual, e.act,
+                   y.data_as<float>());
+  if (e.present) ctx.mark_epilogue_applied();
   ctx.set_kernel(kernel_name());
   return true;
 }

@@ -259,15 +259,11 @@ bool run_winograd_f32(ComputeContext& ctx, const WinogradWeights* u, const kerne
                       const Tensor& x, const Tensor* b, Tensor& y) {
   if (!u || !winograd_geometry(s) || u->M != s.out_channels || u->C != s.in_channels) return false;
   if (!winograd_preferred(s.in_channels, s.out_channels, s.out_spatial[0], s.out_spatial[1])) return false;
-  // The epilogue of a kiln.FusedConv node (none on a plain Conv). A residual
-  // of another shape is left to the fused wrapper, which broadcasts it.
-  const FusedEpilogue e = FusedEpilogue::of(ctx.node());
-  const Tensor* z = e.residual_input ? ctx.residual() : nullptr;
-  if (z && (z->dtype() != DType::Float32 || z->shape() != y.shape())) return false;
-  const bool fused = e.kind != FusedEpilogue::None || z;
-  winograd_conv_f32(*u, s, x.data_as<float>(), b ? b->data_as<float>() : nullptr, z ? z->data_as<float>() : nullptr,
-                    e.simd_act(), y.data_as<float>());
-  if (fused) ctx.mark_epilogue_applied();
+  KernelEpilogue e;
+  if (!kernel_epilogue(ctx, y, &e)) return false;
+  winograd_conv_f32(*u, s, x.data_as<float>(), b ? b->data_as<float>() : nullptr, e.residual, e.act,
+                    y.data_as<float>());
+  if (e.present) ctx.mark_epilogue_applied();
   ctx.set_kernel(simd::gemm_kernel_name("winograd_f4x3"));
   return true;
 }

@@ -76,6 +76,16 @@ FusedEpilogue FusedEpilogue::of(const ir::Node& n) {
   return e;
 }
 
+bool kernel_epilogue(const ComputeContext& ctx, const Tensor& y, KernelEpilogue* out) {
+  const FusedEpilogue e = FusedEpilogue::of(ctx.node());
+  const Tensor* z = e.residual_input ? ctx.residual() : nullptr;
+  if (e.residual_input && (!z || z->dtype() != DType::Float32 || z->shape() != y.shape())) return false;
+  out->act = e.simd_act();
+  out->residual = z ? z->data_as<float>() : nullptr;
+  out->present = e.kind != FusedEpilogue::None || z;
+  return true;
+}
+
 double FusedEpilogue::apply(double x) const {
   switch (kind) {
     case None: return x;

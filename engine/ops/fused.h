@@ -16,6 +16,7 @@
 #include <string>
 
 #include "ir/graph.h"
+#include "ops/op.h"
 #include "kernels/simd/activation.h"
 
 namespace kiln::ops {
@@ -42,6 +43,19 @@ struct FusedEpilogue {
   // The activation as the SIMD kernels' parameters (kernels/simd/activation.h).
   simd::ActParams simd_act() const;
 };
+
+// The epilogue a float32 Conv kernel applies itself, in registers: the
+// node's activation (None on a plain Conv) and its residual, read in y's own
+// layout (null when the node has none). False when the node's residual is not
+// a float32 tensor of y's shape: the fused wrapper then applies the epilogue
+// (broadcasting the residual). `present`: there is something to apply, so the
+// kernel marks the epilogue applied.
+struct KernelEpilogue {
+  simd::ActParams act;
+  const float* residual = nullptr;
+  bool present = false;
+};
+bool kernel_epilogue(const ComputeContext& ctx, const Tensor& y, KernelEpilogue* out);
 
 // The activation an ONNX node computes, when it is one the epilogue knows and
 // its parameters are constant. Fills name/alpha/beta.

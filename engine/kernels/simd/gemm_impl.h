@@ -256,22 +256,18 @@ void tile(int64_t kb, const APanel& ap, const float* b, int64_t ldbk, float* c, 
   }
 
   if (tc) {
-    if (!last) {
-#pragma GCC unroll 16
-      for (int i = 0; i < MRv; ++i)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v)
-          finish<Arch>(acc[i][v], load_c ? c + i * ldc + v * W : nullptr, nullptr, nullptr, 0.f, false, ep)
-              .store_aligned(c + i * ldc + v * W);
-      return;
-    }
+    // Running sums go back to the row block's buffer c; after the last K
+    // block the tile goes to t for the transposing store.
     alignas(64) float t[MR * NR];
+    float* d = last ? t : c;
+    const int64_t ldd = last ? NR : ldc;
 #pragma GCC unroll 16
     for (int i = 0; i < MRv; ++i)
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v)
         finish<Arch>(acc[i][v], load_c ? c + i * ldc + v * W : nullptr, nullptr, nullptr, 0.f, false, ep)
-            .store_aligned(t + i * NR + v * W);
+            .store_aligned(d + i * ldd + v * W);
+    if (!last) return;
     for (int i = MRv; i < MR; ++i)  // rows the transposing store reads but never writes
       for (int v = 0; v < NV; ++v) B(0.f).store_aligned(t + i * NR + v * W);
     for (int i = 0; i < MR; ++i)
