@@ -81,6 +81,8 @@ std::shared_ptr<void> allocate(size_t bytes, bool zeroed) {
 
 uint64_t detail::tensor_storage_allocations() { return g_storage_allocations.load(std::memory_order_relaxed); }
 
+bool detail::storage_is_unique(const Tensor& t) { return t.storage_ && t.storage_.use_count() == 1; }
+
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (!dtype_is_supported(dtype)) throw Error("cannot create a tensor of dtype " + dtype_name(dtype));
   numel_ = checked_numel(shape_);

@@ -1,12 +1,20 @@
-// Counters over tensor storage, for tests that check what a run allocates.
+// Facts about tensor storage that the engine needs and the public API does
+// not offer: counters for tests that check what a run allocates, and sharing.
 #pragma once
 
 #include <cstdint>
+
+#include "kiln/kiln.h"
 
 namespace kiln::detail {
 
 // Owned tensor storages allocated so far in this process (every Tensor(dtype,
 // shape), clone() included; wrap() allocates nothing).
 uint64_t tensor_storage_allocations();
+
+// True when `t` owns its storage and no other tensor shares it, so that
+// writing through it changes nothing anyone else can see. (Declared in
+// kiln.h as Tensor's friend.)
+bool storage_is_unique(const Tensor& t);
 
 }  // namespace kiln::detail

@@ -4,8 +4,15 @@
 #include <climits>
 #include <filesystem>
 #include <memory>
-#include <fstream>
 #include <set>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/onnx_pb.h>
@@ -302,20 +309,28 @@ std::unique_ptr<ir::Graph> load_model_bytes(const void* data, size_t size, const
 std::unique_ptr<ir::Graph> load_model_file(const std::string& path, const SessionOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not a model file");
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) throw Error(path + ": cannot open the model file");
-  std::streamoff size = f.tellg();
-  if (size < 0) throw Error(path + ": cannot read the model file");
-  if (static_cast<uint64_t>(size) > static_cast<uint64_t>(INT_MAX))
+  // Mapped, not read: the parser copies what it keeps, so a private copy of
+  // the whole file (tens of MB of freshly faulted pages) would only be waste.
+  // O_NONBLOCK so that a FIFO does not block the open; fstat then refuses
+  // anything that is not a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw Error(path + ": cannot open the model file: " + std::strerror(errno));
+  struct Closer { int fd; ~Closer() { ::close(fd); } } closer{fd};
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw Error(path + ": cannot read the model file: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw Error(path + ": not a regular file");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > static_cast<uint64_t>(INT_MAX))
     throw Error(path + ": the model file is " + std::to_string(size) +
                 " bytes; protobuf cannot hold more than 2 GiB, so larger models must keep their weights in external data");
-  // Not zero-filled first: the read overwrites every byte (tens of MB for a CNN).
-  auto bytes = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(size));
-  f.seekg(0);
-  if (size > 0 && !f.read(bytes.get(), size)) throw Error(path + ": cannot read the model file");
   std::filesystem::path p(path);
   std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-  return load_model_bytes(bytes.get(), static_cast<size_t>(size), dir, options, path);
+  if (size == 0) return load_model_bytes(nullptr, 0, dir, options, path);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (map == MAP_FAILED) throw Error(path + ": cannot map the model file: " + std::strerror(errno));
+  struct Unmapper { void* p; size_t n; ~Unmapper() { ::munmap(p, n); } } unmapper{map, size};
+  ::madvise(map, size, MADV_SEQUENTIAL);
+  return load_model_bytes(map, size, dir, options, path);
 }
 
 }  // namespace kiln::onnx_import

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/tensor_stats.h"
 #include "ops/batchnorm_mode.h"
 
 namespace kiln::passes {
@@ -82,6 +83,13 @@ ir::Node* sole_producer(const ir::Node& bn, std::string* why_not) {
     return nullptr;
   }
   return x->producer;
+}
+
+Tensor fold_destination(const ir::Value& v, const ir::Node& user) {
+  const Tensor& t = *v.constant;
+  const bool sole_reader = v.consumers.size() == 1 && v.consumers[0] == &user && !v.is_graph_output;
+  if (sole_reader && detail::storage_is_unique(t)) return t;
+  return Tensor::uninitialized(t.dtype(), t.shape());
 }
 
 void audit_subnormals(PassContext& ctx, const ir::Node& bn, const Tensor& folded, const char* what) {

@@ -28,6 +28,14 @@ ir::Node* sole_producer(const ir::Node& bn, std::string* why_not);
 // Float data of a constant float32 value, or nullptr.
 const Tensor* constant_f32(const ir::Value* v);
 
+// Where a fold writes the new values of constant `v` (read by `user`): the
+// same storage when `user` is its only reader, it is not a graph output and
+// no other tensor shares that storage (the old values are dead once folded,
+// and writing over them saves a copy of the weights, its page faults
+// included); else a new uninitialized tensor of the same shape. Element-wise
+// folds that read index i before writing index i work either way.
+Tensor fold_destination(const ir::Value& v, const ir::Node& user);
+
 // Warns when folded values turned subnormal (they were normal before).
 void audit_subnormals(PassContext& ctx, const ir::Node& bn, const Tensor& folded, const char* what);
 

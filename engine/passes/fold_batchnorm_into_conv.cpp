@@ -6,8 +6,8 @@
 //                 o = (i / (Cin/g))·(Cout/g) + j;  W'[i, j, …] = s[o]·W[i, j, …]
 //   both:         b'[o] = s[o]·b[o] + t[o]   (b = 0 when absent)
 //
-// New weights are new constants (copy-on-write): a weight shared with another
-// node stays untouched for it.
+// New weights are new constants: a weight shared with another node stays
+// untouched for it (one read by this node alone is overwritten in place).
 #include "passes/batchnorm_affine.h"
 
 namespace kiln::passes {
@@ -43,7 +43,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
   if (b && b->numel() != cout) return refuse("its bias does not have one value per output channel");
   if (group < 1 || (transpose && w->shape()[0] % group != 0)) return refuse("invalid group");
 
-  Tensor w2(DType::Float32, w->shape());
+  Tensor w2 = fold_destination(*conv->inputs[1], *conv);
   const float* src = w->data_as<float>();
   float* dst = w2.data_as<float>();
   int64_t per_row = w->numel() / w->shape()[0];  // elements of W[i, …]
@@ -63,7 +63,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
         }
       }
   }
-  Tensor b2(DType::Float32, {cout});
+  Tensor b2 = Tensor::uninitialized(DType::Float32, {cout});
   for (int64_t o = 0; o < cout; ++o)
     b2.data_as<float>()[o] = static_cast<float>(a.s[o] * (b ? b->data_as<float>()[o] : 0.0) + a.t[o]);
   audit_subnormals(ctx, *bn, w2, "weights");

@@ -38,8 +38,8 @@ bool fold_into_conv(PassContext& ctx, ir::Node* bn, ir::Node* conv, const BatchN
   if (group < 1 || cout % group != 0 || cin_g * group != a.channels)
     return refuse("its input channels do not match the BN's " + std::to_string(a.channels));
   int64_t kernel = w->numel() / (cout * cin_g), cout_g = cout / group;
-  Tensor w2(DType::Float32, w->shape());
-  Tensor b2(DType::Float32, {cout});
+  Tensor w2 = fold_destination(*conv->inputs[1], *conv);
+  Tensor b2 = Tensor::uninitialized(DType::Float32, {cout});
   const float* src = w->data_as<float>();
   float* dst = w2.data_as<float>();
   for (int64_t o = 0; o < cout; ++o) {
@@ -48,8 +48,9 @@ bool fold_into_conv(PassContext& ctx, ir::Node* bn, ir::Node* conv, const BatchN
       int64_t c = (o / cout_g) * cin_g + cl;
       for (int64_t k = 0; k < kernel; ++k) {
         int64_t idx = (o * cin_g + cl) * kernel + k;
-        dst[idx] = static_cast<float>(src[idx] * a.s[c]);
-        bias += src[idx] * a.t[c];
+        const double x = src[idx];  // read before dst[idx] (possibly the same float) is written
+        dst[idx] = static_cast<float>(x * a.s[c]);
+        bias += x * a.t[c];
       }
     }
     b2.data_as<float>()[o] = static_cast<float>(bias);
@@ -84,15 +85,16 @@ bool fold_into_gemm(PassContext& ctx, ir::Node* bn, ir::Node* mm, const BatchNor
     if (!c) return refuse("its C is not a float32 constant");
     if (!gemm_c_per_column(c, n)) return refuse("its C has shape " + shape_to_string(c->shape()) + ", which varies along M");
   }
-  Tensor b2(DType::Float32, b->shape());
-  Tensor c2(DType::Float32, {n});
+  Tensor b2 = fold_destination(*mm->inputs[1], *mm);
+  Tensor c2 = Tensor::uninitialized(DType::Float32, {n});
   const float* src = b->data_as<float>();
   std::vector<double> tb(n, 0.0);
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = 0; j < n; ++j) {
       int64_t idx = trans_b ? j * k + i : i * n + j;
-      b2.data_as<float>()[idx] = static_cast<float>(src[idx] * a.s[i]);
-      tb[j] += a.t[i] * src[idx];
+      const double x = src[idx];  // read before b2[idx] (possibly the same float) is written
+      b2.data_as<float>()[idx] = static_cast<float>(x * a.s[i]);
+      tb[j] += a.t[i] * x;
     }
   for (int64_t j = 0; j < n; ++j) {
     double cj = c ? c->data_as<float>()[c->numel() == 1 ? 0 : j] : 0.0;

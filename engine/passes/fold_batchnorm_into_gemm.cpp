@@ -49,7 +49,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
     if (!gemm_c_per_column(c, n)) return refuse("its C has shape " + shape_to_string(c->shape()) + ", which varies along M");
   }
 
-  Tensor b2(DType::Float32, b->shape());
+  Tensor b2 = fold_destination(*mm->inputs[1], *mm);
   const float* src = b->data_as<float>();
   float* dst = b2.data_as<float>();
   for (int64_t i = 0; i < k; ++i)
@@ -57,7 +57,7 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
       int64_t idx = trans_b ? j * k + i : i * n + j;
       dst[idx] = static_cast<float>(a.s[j] * src[idx]);
     }
-  Tensor c2(DType::Float32, {n});
+  Tensor c2 = Tensor::uninitialized(DType::Float32, {n});
   for (int64_t j = 0; j < n; ++j) {
     double cj = c ? c->data_as<float>()[c->numel() == 1 ? 0 : j] : 0.0;
     c2.data_as<float>()[j] = static_cast<float>(a.s[j] * beta * cj + a.t[j]);

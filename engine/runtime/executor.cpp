@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <set>
 #include <string>
 
 #include "runtime/memory_plan.h"
+#include "runtime/parallel.h"
 
 namespace kiln::runtime {
 
@@ -95,18 +97,6 @@ Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> sch
   last_use_.assign(graph.values().size(), -1);
   for (const ir::Node* n : graph.order()) {
     Step s{n, schemas[n->id], {}, {}, {}, nullptr, is_elementwise(*n)};
-    if (s.schema->prepare) {
-      std::vector<ops::ValueInfo> in(n->inputs.size());
-      for (size_t i = 0; i < n->inputs.size(); ++i) {
-        const ir::Value* v = n->inputs[i];
-        if (!v) continue;
-        in[i].dtype = v->dtype;
-        in[i].shape = v->shape;
-        in[i].constant = v->constant ? &*v->constant : nullptr;
-      }
-      ops::InferContext ictx(*n, std::move(in), n->outputs.size());
-      s.state = s.schema->prepare(ictx);
-    }
     for (const ir::Value* v : n->inputs) s.inputs.push_back(v ? v->id : -1);
     for (const ir::Value* v : n->outputs) s.outputs.push_back(v ? v->id : -1);
     for (const ir::Value* v : n->inputs)
@@ -115,6 +105,7 @@ Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> sch
       if (v && last_use_[v->id] < 0) last_use_[v->id] = static_cast<int>(steps_.size());  // unused outputs die at once
     steps_.push_back(std::move(s));
   }
+  prepare_steps();
   std::vector<int> release_at = last_use_;
   for (const ir::Value* v : graph.outputs) {
     release_at[v->id] = -1;  // graph outputs live to the end
@@ -125,6 +116,43 @@ Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> sch
 }
 
 Executor::~Executor() = default;
+
+// Each op's prepare (weight packing, Winograd transforms) depends only on its
+// own node, so the steps are shared out among the session's threads, which
+// claim them one at a time (their costs differ by orders of magnitude). A
+// failure is reported for the first failing step in graph order, whatever
+// the thread timing.
+void Executor::prepare_steps() {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].schema->prepare) todo.push_back(i);
+  std::vector<std::exception_ptr> errors(todo.size());
+  std::atomic<size_t> next{0};
+  auto work = [&](int64_t, int64_t) {
+    for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < todo.size();) {
+      Step& s = steps_[todo[k]];
+      const ir::Node* n = s.node;
+      try {
+        std::vector<ops::ValueInfo> in(n->inputs.size());
+        for (size_t i = 0; i < n->inputs.size(); ++i) {
+          const ir::Value* v = n->inputs[i];
+          if (!v) continue;
+          in[i].dtype = v->dtype;
+          in[i].shape = v->shape;
+          in[i].constant = v->constant ? &*v->constant : nullptr;
+        }
+        ops::InferContext ictx(*n, std::move(in), n->outputs.size());
+        s.state = s.schema->prepare(ictx);
+      } catch (...) {
+        errors[k] = std::current_exception();
+      }
+    }
+  };
+  const int64_t workers = std::min<int64_t>(std::max(1, threads_), static_cast<int64_t>(todo.size()));
+  parallel_for(workers, 1, work);
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
 
 std::shared_ptr<Executor::Plan> Executor::find_plan(const Signature& sig) const {
   std::lock_guard<std::mutex> lock(plans_mutex_);

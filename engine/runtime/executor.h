@@ -46,6 +46,7 @@ class Executor {
   struct Plan;
   using Signature = std::vector<std::vector<int64_t>>;
 
+  void prepare_steps();
   std::shared_ptr<Plan> find_plan(const Signature& sig) const;
   std::shared_ptr<Plan> make_plan(const Recording& rec) const;
 

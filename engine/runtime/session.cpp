@@ -35,9 +35,11 @@ class SessionImpl {
     }
     report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
     check_planned_sizes(options);
-    executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan,
-                                                    options.max_tensor_elements);
     arena_ = std::make_unique<runtime::Arena>(threads_);
+    arena_->execute([&] {  // the ops' weight packing runs on the session's threads
+      executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan,
+                                                      options.max_tensor_elements);
+    });
     for (const ir::Value* v : graph_->inputs) inputs_.push_back(info(*v));
     for (const ir::Value* v : graph_->outputs) outputs_.push_back(info(*v));
   }

@@ -51,6 +51,11 @@ bool dtype_is_supported(DType t);
 // A dense, row-major tensor. Copies share storage (like a shared_ptr); use
 // clone() for a deep copy. A tensor either owns its storage (64-byte aligned,
 // zero-initialised) or wraps memory that the caller keeps alive.
+class Tensor;
+namespace detail {
+bool storage_is_unique(const Tensor& t);
+}
+
 class Tensor {
  public:
   Tensor() = default;
@@ -81,6 +86,7 @@ class Tensor {
   Tensor reshaped(std::vector<int64_t> shape) const;
 
  private:
+  friend bool detail::storage_is_unique(const Tensor& t);
   DType dtype_ = DType::Undefined;
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;

@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include <sys/stat.h>
+
 #include "support/expect_error.h"
 #include "support/model_builder.h"
 #include "support/temp_dir.h"
@@ -110,6 +112,15 @@ TEST(BadModel, MissingFileAndFolder) {
   std::string missing = dir.file("nope.onnx");
   expect_error([&] { Session::load(missing); }, {missing, "cannot open"});
   expect_error([&] { Session::load(dir.path().string()); }, {dir.path().string(), "directory"});
+}
+
+TEST(BadModel, FifoOrDeviceInsteadOfAModelFile) {
+  // Opening a FIFO for reading would wait for a writer forever.
+  TempDir dir;
+  std::string fifo = dir.file("model.onnx");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_error([&] { Session::load(fifo); }, {fifo, "not a regular file"});
+  expect_error([&] { Session::load("/dev/zero"); }, {"/dev/zero", "not a regular file"});
 }
 
 TEST(BadModel, UnknownOp) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "passes/batchnorm_affine.h"
 #include "passes/pass_test_util.h"
 
 namespace kiln::test {
@@ -153,6 +154,35 @@ TEST(FoldIntoConv, SharedWeightsAreClonedNotChanged) {
   auto r = check_fusion(b);
   EXPECT_EQ(r.count("BatchNormalization"), 0);
   EXPECT_LT(r.max_abs_diff, kTol);
+}
+
+TEST(FoldDestination, OverwritesOnlyWhatNoOneElseReads) {
+  // A fold may scale a weight in place only when the node it folds into is
+  // the weight's one reader and no other tensor shares the storage.
+  ir::Graph g;
+  ir::Value* x = g.value("x");
+  ir::Value* w = g.add_constant("w", random_f32({4, 4, 1, 1}, 7));
+  ir::Node* conv = g.add_node("Conv", "", "conv");
+  conv->inputs = {x, w};
+  conv->outputs = {g.value("y")};
+  g.inputs.push_back(x);
+  g.outputs.push_back(conv->outputs[0]);
+  g.finalize();
+  const void* storage = w->constant->data();
+  EXPECT_EQ(passes::fold_destination(*w, *conv).data(), storage);
+
+  Tensor kept = *w->constant;  // shares the storage: it must survive the fold
+  Tensor d = passes::fold_destination(*w, *conv);
+  EXPECT_NE(d.data(), storage);
+  EXPECT_EQ(d.shape(), kept.shape());
+  kept = Tensor();
+
+  ir::Node* other = g.add_node("Conv", "", "conv2");  // a second reader
+  other->inputs = {x, w};
+  other->outputs = {g.value("z")};
+  g.outputs.push_back(other->outputs[0]);
+  g.finalize();
+  EXPECT_NE(passes::fold_destination(*w, *conv).data(), storage);
 }
 
 TEST(FoldIntoConv, ChainsFoldToAFixedPoint) {
