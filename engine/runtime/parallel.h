@@ -183,8 +183,10 @@ class ScopedConcurrency {
 };
 }  // namespace detail
 
-// Threads available to parallel_for here.
+// Threads available to parallel_for here (1 inside a run region's chunk,
+// where loops run inline).
 inline int concurrency() {
+  if (detail::tl_in_chunk) return 1;
   if (detail::tl_concurrency > 0) return detail::tl_concurrency;
   const unsigned h = std::thread::hardware_concurrency();
   return h > 0 ? static_cast<int>(h) : 1;
@@ -273,8 +275,9 @@ class RunRegion {
 
 #else  // oneTBB
 
-// Threads available to parallel_for here.
-inline int concurrency() { return tbb::this_task_arena::max_concurrency(); }
+// Threads available to parallel_for here (1 inside a run region's chunk,
+// where loops run inline).
+inline int concurrency() { return detail::tl_in_chunk ? 1 : tbb::this_task_arena::max_concurrency(); }
 
 // A session's threads: work given to execute() runs inside a task arena of
 // `threads` slots, so sessions never oversubscribe the cores between them.

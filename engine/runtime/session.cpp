@@ -12,6 +12,7 @@
 #include "onnx/saver.h"
 #include "ops/batchnorm_mode.h"
 #include "passes/pass.h"
+#include "runtime/batch_split.h"
 #include "runtime/executor.h"
 #include "runtime/parallel.h"
 #include "runtime/prepare.h"
@@ -35,6 +36,8 @@ class SessionImpl {
     }
     report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
     check_planned_sizes(options);
+    if (options.split_batch) split_ = runtime::analyze_batch_split(*graph_);
+    else split_.reason = "turned off (SessionOptions::split_batch)";
     arena_ = std::make_unique<runtime::Arena>(threads_);
     arena_->execute([&] {  // the ops' weight packing runs on the session's threads
       executor_ = std::make_unique<runtime::Executor>(*graph_, std::move(schemas), threads_, options.memory_plan,
@@ -48,6 +51,7 @@ class SessionImpl {
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
   int threads() const { return threads_; }
   const FusionReport& fusion_report() const { return report_; }
+  const runtime::BatchSplit& batch_split() const { return split_; }
   const ir::Graph& graph() const { return *graph_; }
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::vector<NodeProfile>* profile = nullptr) const {
@@ -56,7 +60,8 @@ class SessionImpl {
     try {
       arena_->execute([&] {
         const runtime::RunRegion region;  // the session's threads stay awake for the run
-        result = executor_->run(inputs, profile);
+        const int64_t images = profile || !split_.per_image ? 0 : batch_of(inputs);
+        result = images > 1 ? run_images(inputs, images) : executor_->run(inputs, profile);
       });
     } catch (const std::bad_alloc&) {
       throw Error("out of memory while running the model");
@@ -72,6 +77,67 @@ class SessionImpl {
     if (requested > 0) return requested;
     int n = static_cast<int>(std::thread::hardware_concurrency());
     return n > 0 ? n : 1;
+  }
+
+  // The batch size shared by all inputs (their first dimension), or 0 when
+  // they differ.
+  static int64_t batch_of(const std::vector<Tensor>& inputs) {
+    int64_t n = -1;
+    for (const Tensor& t : inputs) {
+      if (t.rank() == 0) return 0;
+      if (n >= 0 && t.shape()[0] != n) return 0;
+      n = t.shape()[0];
+    }
+    return std::max<int64_t>(n, 0);
+  }
+
+  // One run per image (see SessionOptions::split_batch): the session's
+  // threads each take whole images, as many at once as there are threads;
+  // the images left over run one at a time on all threads. Every image runs
+  // the same single-image plan, so results do not depend on the thread count.
+  std::vector<Tensor> run_images(const std::vector<Tensor>& inputs, int64_t images) const {
+    auto image = [&](const Tensor& t, int64_t i) {
+      std::vector<int64_t> shape = t.shape();
+      shape[0] = 1;
+      const size_t bytes = t.nbytes() / static_cast<size_t>(images);
+      return Tensor::wrap(t.dtype(), std::move(shape), const_cast<char*>(static_cast<const char*>(t.data())) + i * bytes);
+    };
+    std::vector<std::vector<Tensor>> per(static_cast<size_t>(images));
+    auto run_one = [&](int64_t i) {
+      std::vector<Tensor> in;
+      in.reserve(inputs.size());
+      for (const Tensor& t : inputs) in.push_back(image(t, i));
+      per[static_cast<size_t>(i)] = executor_->run(in, nullptr);
+    };
+    const int threads = runtime::concurrency();
+    const int64_t together = threads > 1 ? images / threads * threads : 0;
+    if (together > 0)
+      runtime::parallel_for(together, together / threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) run_one(i);
+      });
+    for (int64_t i = together; i < images; ++i) run_one(i);
+
+    std::vector<Tensor> out;
+    for (size_t k = 0; k < outputs_.size(); ++k) {
+      const Tensor& first = per[0][k];
+      if (first.rank() == 0 || first.shape()[0] != 1)
+        throw Error("output '" + outputs_[k].name + "' of a single image has shape " + shape_to_string(first.shape()) +
+                    ", not one entry along the batch axis (internal error in the batch split)");
+      std::vector<int64_t> shape = first.shape();
+      shape[0] = images;
+      Tensor y = Tensor::uninitialized(first.dtype(), std::move(shape));
+      const size_t bytes = first.nbytes();
+      for (int64_t i = 0; i < images; ++i) {
+        const Tensor& t = per[static_cast<size_t>(i)][k];
+        if (t.shape() != first.shape() || t.dtype() != first.dtype())
+          throw Error("output '" + outputs_[k].name + "' has shape " + shape_to_string(t.shape()) + " for image " +
+                      std::to_string(i) + " but " + shape_to_string(first.shape()) +
+                      " for image 0 (internal error in the batch split)");
+        if (bytes) std::memcpy(static_cast<char*>(y.data()) + static_cast<size_t>(i) * bytes, t.data(), bytes);
+      }
+      out.push_back(std::move(y));
+    }
+    return out;
   }
 
   // Every value whose shape is known after inference (constant shapes for
@@ -136,6 +202,7 @@ class SessionImpl {
   std::unique_ptr<runtime::Arena> arena_;
   std::vector<TensorInfo> inputs_, outputs_;
   FusionReport report_;
+  runtime::BatchSplit split_;
 };
 
 }  // namespace detail
@@ -180,6 +247,8 @@ const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs();
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs(); }
 int Session::threads() const { return impl_->threads(); }
 const FusionReport& Session::fusion_report() const { return impl_->fusion_report(); }
+bool Session::splits_batch() const { return impl_->batch_split().per_image; }
+const std::string& Session::batch_split_reason() const { return impl_->batch_split().reason; }
 void Session::save_optimized(const std::string& path) const { onnx_import::save_model(impl_->graph(), path); }
 
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const { return impl_->run(inputs); }

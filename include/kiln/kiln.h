@@ -134,6 +134,14 @@ struct SessionOptions {
   // (buffers reused, elementwise ops in place). Off: every intermediate is a
   // fresh heap allocation, freed after its last use.
   bool memory_plan = true;
+  // A batch of several images is run one image at a time, the session's
+  // threads each taking whole images, when the graph is proven to compute
+  // every image on its own (batch axis first on every input and output, no op
+  // mixing images; Session::splits_batch says whether it was). Faster for
+  // most CNNs, whose per-image activations then stay in the cache. Results
+  // match the whole-batch run within float rounding, and do not depend on
+  // the thread count. Profiled runs always run the batch whole.
+  bool split_batch = true;
   // Limits applied while loading, checked before anything is allocated.
   uint64_t max_initializer_bytes = uint64_t{16} << 30;  // all initializers together
   uint64_t max_tensor_elements = uint64_t{1} << 34;
@@ -192,6 +200,11 @@ class Session {
   int threads() const;
   // What graph optimization did (enabled == false when fusion is off).
   const FusionReport& fusion_report() const;
+  // Whether run() splits a batch into single images (SessionOptions::
+  // split_batch), and if not, why (the first input, output or node that
+  // prevents it; empty when it splits).
+  bool splits_batch() const;
+  const std::string& batch_split_reason() const;
   // Writes the graph as this session runs it (folded weights, fused epilogues
   // expanded back into standard ops) as an ONNX model file.
   void save_optimized(const std::string& path) const;

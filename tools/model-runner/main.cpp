@@ -438,6 +438,7 @@ int run(const kiln::cli::Options& o) {
   so.threads = o.threads;
   so.fusion = o.fusion;
   so.memory_plan = o.memory_plan;
+  so.split_batch = o.batch_split;
   so.batchnorm_mode = parse_bn_mode(o.bn_mode);
   auto t0 = std::chrono::steady_clock::now();
   kiln::Session session = kiln::Session::load(o.model, so);
@@ -445,6 +446,10 @@ int run(const kiln::cli::Options& o) {
   log << "model: " << o.model << " (" << session.inputs().size() << " inputs, " << session.outputs().size()
       << " outputs), loaded in " << load_ms << " ms, " << session.threads() << " threads\n";
   print_fusion(log, session.fusion_report(), o.explain);
+  log << "batch split: "
+      << (session.splits_batch() ? "on (a batch of several images runs one image at a time)"
+                                 : "off - " + session.batch_split_reason())
+      << "\n";
   if (!o.save_optimized.empty()) {
     session.save_optimized(o.save_optimized);
     log << "optimized model written to " << o.save_optimized << "\n";
@@ -540,7 +545,9 @@ int run(const kiln::cli::Options& o) {
       if (!r.problem.empty()) j << ",\"problem\":\"" << json_escape(r.problem) << "\"";
       j << "}";
     }
-    j << "],\"fusion\":" << fusion_json(session.fusion_report(), audit);
+    j << "],\"fusion\":" << fusion_json(session.fusion_report(), audit) << ",\"batch_split\":{\"on\":"
+      << (session.splits_batch() ? "true" : "false") << ",\"reason\":\"" << json_escape(session.batch_split_reason())
+      << "\"}";
     if (cmp) {
       double worst = 0;
       for (double d : cmp->max_abs) worst = std::max(worst, d);

@@ -44,6 +44,10 @@ Graph optimization:
   --save-optimized FILE write the optimized graph as a standard ONNX model
   --no-memory-plan      allocate every intermediate on the heap instead of the planned
                         per-run arena (for comparison)
+  --batch-split on|off  run a batch of several images one image at a time, the threads
+                        each taking whole images, when the graph computes every image
+                        on its own (default on; the log says whether it applies and
+                        why not); off always runs the batch whole
   --help                this text
 
 Exit status: 0 success (every compared output within tolerance); 1 an output
@@ -159,6 +163,11 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--explain") { no_value(); o.explain = true; }
     else if (a == "--save-optimized") o.save_optimized = next();
     else if (a == "--no-memory-plan") { no_value(); o.memory_plan = false; }
+    else if (a == "--batch-split") {
+      std::string v = next();
+      if (v != "on" && v != "off") throw UsageError{"--batch-split takes on or off, got '" + v + "'"};
+      o.batch_split = v == "on";
+    }
     else if (a == "--profile") {
       o.profile = next();
       if (o.profile.empty()) throw UsageError{"--profile needs a file name"};

@@ -25,8 +25,9 @@ struct Options {
   bool compare_fusion = false;
   bool explain = false;
   std::string save_optimized;
-  std::string profile;
-  bool memory_plan = true;  // Chrome-trace JSON file; empty: no profiling
+  std::string profile;  // Chrome-trace JSON file; empty: no profiling
+  bool memory_plan = true;
+  bool batch_split = true;
 };
 
 // Parses argv; throws UsageError with a message on anything malformed.
