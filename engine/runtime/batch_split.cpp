@@ -1,6 +1,7 @@
 #include "runtime/batch_split.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 #include "ops/batchnorm_mode.h"
@@ -12,6 +13,14 @@ namespace {
 
 // The largest per-image activation below which a batch runs whole.
 constexpr int64_t kMinSplitActivationBytes = int64_t{1} << 20;
+
+// a·b for non-negative sizes, pinned at kSaturated instead of overflowing
+// (shapes come from the model file and may be absurd).
+constexpr int64_t kSaturated = INT64_MAX;
+int64_t saturating_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? kSaturated : r;
+}
 
 bool in(const std::set<std::string>& s, const std::string& op) { return s.count(op) != 0; }
 
@@ -61,7 +70,7 @@ class Analysis {
     for (const auto& v : g_.values()) {
       if (!batched_[v->id] || !v->shape.known || v->shape.rank() < 1) continue;
       int64_t n = static_cast<int64_t>(dtype_size(v->dtype));
-      for (size_t d = 1; d < v->shape.rank() && n > 0; ++d) n = v->shape.dims[d] < 0 ? 0 : n * v->shape.dims[d];
+      for (size_t d = 1; d < v->shape.rank() && n > 0; ++d) n = v->shape.dims[d] < 0 ? 0 : saturating_mul(n, v->shape.dims[d]);
       largest = std::max(largest, n);
     }
     // One image's rows through a Gemm/MatMul use each weight once, so a split
@@ -269,12 +278,13 @@ class Analysis {
       int64_t per_image = 1, rest = 1;
       for (size_t d = 1; d < x->shape.rank(); ++d) {
         if (x->shape.dims[d] < 0) return "its input's per-image size is not known";
-        per_image *= x->shape.dims[d];
+        per_image = saturating_mul(per_image, x->shape.dims[d]);
       }
       for (size_t d = 1; d < shape.size(); ++d) {
         if (shape[d] <= 0) return "its target shape does not keep the batch axis";
-        rest *= shape[d];
+        rest = saturating_mul(rest, shape[d]);
       }
+      if (per_image == kSaturated || rest == kSaturated) return "its sizes overflow 64 bits";
       if (rest != per_image) return "its target shape regroups images along the first axis";
       return roles(n, {0}, 0);
     }
