@@ -98,8 +98,9 @@ class Writer {
 
   void write_node(const ir::Node& n) {
     auto name_of = [](const ir::Value* v) { return v ? v->name : std::string(); };
-    bool fused = n.domain == ops::kKilnDomain;
-    std::string op = fused ? n.op_type.substr(5) : n.op_type;
+    std::string op = ops::fused_base_op(n);
+    const bool fused = !op.empty();
+    if (!fused) op = n.op_type;
     size_t residual = static_cast<size_t>(n.attr_int(ops::kResidualAttr, 0));
     std::string activation = n.attr_string(ops::kActivationAttr, "");
 

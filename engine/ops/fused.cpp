@@ -16,6 +16,11 @@ bool fusable_base_op(const std::string& op_type, int* residual_index) {
   return true;
 }
 
+std::string fused_base_op(const ir::Node& n) {
+  if (n.domain != kKilnDomain || n.op_type.rfind("Fused", 0) != 0) return "";
+  return n.op_type.substr(5);
+}
+
 bool epilogue_activation(const ir::Node& n, std::string* name, float* alpha, float* beta) {
   if (!n.domain.empty()) return false;
   const std::string& op = n.op_type;

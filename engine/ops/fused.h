@@ -31,6 +31,10 @@ inline constexpr const char* kResidualAttr = "kiln.residual";
 // residual input goes right after the base op's last possible input).
 bool fusable_base_op(const std::string& op_type, int* residual_index);
 
+// The op a fused node wraps ("Conv" for kiln's FusedConv), or "" for a node
+// that is not a fused op.
+std::string fused_base_op(const ir::Node& n);
+
 // A fused node's epilogue, read from its kiln.* attributes.
 struct FusedEpilogue {
   enum Kind { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU } kind = None;

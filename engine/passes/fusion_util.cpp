@@ -5,8 +5,7 @@ namespace kiln::passes {
 std::string epilogue_base(const ir::Node& n) {
   int residual = 0;
   if (n.domain.empty()) return ops::fusable_base_op(n.op_type, &residual) ? n.op_type : "";
-  if (n.domain == ops::kKilnDomain && n.op_type.rfind("Fused", 0) == 0) return n.op_type.substr(5);
-  return "";
+  return ops::fused_base_op(n);
 }
 
 void make_fused(ir::Node& n) {

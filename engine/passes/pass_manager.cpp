@@ -6,8 +6,8 @@ namespace kiln::passes {
 
 void PassContext::decide(const ir::Node& node, const std::string& action, const std::string& reason) {
   // A fused node is reported under its base op's name.
-  std::string op = node.domain == ops::kKilnDomain && node.op_type.rfind("Fused", 0) == 0 ? node.op_type.substr(5)
-                                                                                          : node.op_type;
+  std::string op = ops::fused_base_op(node);
+  if (op.empty()) op = node.op_type;
   FusionDecision d{node.name, op, action, reason};
   auto it = decision_index_.find(node.name);
   if (it == decision_index_.end()) {

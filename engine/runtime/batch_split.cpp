@@ -110,7 +110,8 @@ class Analysis {
     return true;
   }
 
-  // Axes given by attribute `name` (before `input_from` opset) or by input 1.
+  // Axes given by the `axes` attribute (before opset `input_from`) or by
+  // constant input 1; `given` is false when there are none.
   static bool axes_of(const ir::Node& n, int input_from, std::vector<int64_t>* axes, bool* given) {
     *given = false;
     if (n.opset < input_from) {
@@ -128,12 +129,13 @@ class Analysis {
     return std::any_of(axes.begin(), axes.end(), [&](int64_t a) { return a == 0 || (r > 0 && a == -r); });
   }
 
-  // Inputs in `data` must carry the batch; all others must be constants.
-  std::string roles(const ir::Node& n, std::initializer_list<size_t> data, size_t residual) const {
+  // Input 0 (and the residual input of a fused node, when `residual` > 0)
+  // must carry the batch; every other input must be a constant.
+  std::string roles(const ir::Node& n, size_t residual) const {
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const ir::Value* v = n.inputs[i];
       if (!v) continue;
-      bool is_data = std::find(data.begin(), data.end(), i) != data.end() || (residual && i == residual);
+      const bool is_data = i == 0 || (residual && i == residual);
       if (is_data && !batched(v)) return "input " + std::to_string(i) + " '" + v->name + "' does not carry the batch";
       if (!is_data && !constant(v)) return "input " + std::to_string(i) + " '" + v->name + "' is computed per run";
     }
@@ -147,12 +149,14 @@ class Analysis {
     return "";
   }
 
-  static bool is_fused(const ir::Node& n) { return n.domain == ops::kKilnDomain && n.op_type.rfind("Fused", 0) == 0; }
   // The op a fused node wraps, or the node's own op.
-  static std::string base_op(const ir::Node& n) { return is_fused(n) ? n.op_type.substr(5) : n.op_type; }
+  static std::string base_op(const ir::Node& n) {
+    std::string op = ops::fused_base_op(n);
+    return op.empty() ? n.op_type : op;
+  }
 
   std::string check(const ir::Node& n) const {
-    const bool fused = is_fused(n);
+    const bool fused = !ops::fused_base_op(n).empty();
     if (!n.domain.empty() && !fused) return "ops of domain '" + n.domain + "' are not known to be per-image";
     const std::string op = base_op(n);
     const size_t res = fused ? static_cast<size_t>(n.attr_int(ops::kResidualAttr, 0)) : 0;
@@ -165,7 +169,7 @@ class Analysis {
 
     if (in(kUnary, op)) {
       if (op == "Dropout" && !(why = unused_outputs_from(n, 1)).empty()) return why;
-      return roles(n, {0}, res);
+      return roles(n, res);
     }
     if (in(kBroadcasting, op)) {
       if (out_rank < 1) return "its output rank is unknown";
@@ -193,7 +197,7 @@ class Analysis {
       }
       if (op == "MaxPool" && !(why = unused_outputs_from(n, 1)).empty())
         return "its indices count across the whole batch";
-      return roles(n, {0}, res);
+      return roles(n, res);
     }
     if (op == "Gemm") {
       if (n.attr_int("transA", 0) != 0) return "transA puts the batch on the reduced axis";
@@ -202,12 +206,12 @@ class Analysis {
         const Tensor& c = *n.inputs[2]->constant;
         if (c.rank() == 2 && c.shape()[0] != 1) return "its C has a row per batch entry";
       }
-      return roles(n, {0}, res);
+      return roles(n, res);
     }
     if (op == "MatMul") {
       if (rank(n.inputs[0]) < 2) return "its first input is not a batch of rows";
       if (n.has_input(1) && rank(n.inputs[1]) > 2) return "its second input is batched";
-      return roles(n, {0}, res);
+      return roles(n, res);
     }
     if (op == "Concat") {
       if (out_rank < 1) return "its output rank is unknown";
@@ -220,14 +224,14 @@ class Analysis {
     if (op == "Split") {
       int64_t axis = n.attr_int("axis", 0);
       if (axis == 0 || axis == -rank(n.inputs[0])) return "it splits along the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "Flatten") {
       int64_t axis = n.attr_int("axis", 1), r = rank(n.inputs[0]);
       if (r < 1) return "its input rank is unknown";
       if (axis < 0) axis += r;
       if (axis < 1) return "axis 0 merges the batch into the rows";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
       int64_t r = rank(n.inputs[0]);
@@ -235,19 +239,19 @@ class Analysis {
       int64_t axis = n.attr_int("axis", n.opset >= 13 ? -1 : 1);
       if (axis < 0) axis += r;
       if (axis < 1) return "it normalizes across the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "ArgMax" || op == "ArgMin") {
       int64_t r = rank(n.inputs[0]), axis = n.attr_int("axis", 0);
       if (r < 1) return "its input rank is unknown";
       if (axis < 0) axis += r;
       if (axis < 1) return "it reduces the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "Transpose") {
       std::vector<int64_t> perm = n.attr_ints("perm");
       if (perm.empty() || perm[0] != 0) return "it moves the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (in(kReduce, op)) {
       std::vector<int64_t> axes;
@@ -256,7 +260,7 @@ class Analysis {
       if (!axes_of(n, from, &axes, &given)) return "its axes are computed per run";
       if (!given && n.attr_int("noop_with_empty_axes", 0) == 0) return "it reduces every axis, the batch's included";
       if (touches_axis0(axes, rank(n.inputs[0]))) return "it reduces the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "Squeeze" || op == "Unsqueeze") {
       std::vector<int64_t> axes;
@@ -264,14 +268,14 @@ class Analysis {
       if (!axes_of(n, 13, &axes, &given)) return "its axes are computed per run";
       if (!given) return "without axes it would drop a batch axis of size 1";
       if (touches_axis0(axes, op == "Squeeze" ? rank(n.inputs[0]) : out_rank)) return "it moves the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "Reshape") {
       std::vector<int64_t> shape;
       if (!const_ints(n, 1, &shape)) return "its target shape is computed per run";
       const ir::Value* x = n.inputs[0];
       if (shape.empty()) return "its target shape has no batch axis";
-      if (shape[0] == 0 && n.attr_int("allowzero", 0) == 0) return roles(n, {0}, 0);
+      if (shape[0] == 0 && n.attr_int("allowzero", 0) == 0) return roles(n, 0);
       // -1 first and every other size fixed: the first axis is the batch
       // exactly when the fixed sizes multiply to one image's element count.
       if (shape[0] != -1 || !x->shape.known || x->shape.rank() < 1) return "its target shape does not keep the batch axis";
@@ -286,7 +290,7 @@ class Analysis {
       }
       if (per_image == kSaturated || rest == kSaturated) return "its sizes overflow 64 bits";
       if (rest != per_image) return "its target shape regroups images along the first axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     if (op == "Pad") {
       if (n.has_input(3)) return "its axes input is not supported for batch splitting";
@@ -295,7 +299,7 @@ class Analysis {
       const int64_t r = rank(n.inputs[0]);
       if (r < 1 || static_cast<int64_t>(pads.size()) != 2 * r) return "its pads do not match its input's rank";
       if (pads[0] != 0 || pads[static_cast<size_t>(r)] != 0) return "it pads the batch axis";
-      return roles(n, {0}, 0);
+      return roles(n, 0);
     }
     return "no per-image form is known for " + op;
   }

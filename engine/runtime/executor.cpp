@@ -10,6 +10,7 @@
 
 #include "runtime/memory_plan.h"
 #include "runtime/parallel.h"
+#include "runtime/prepare.h"
 
 namespace kiln::runtime {
 
@@ -131,17 +132,8 @@ void Executor::prepare_steps() {
   auto work = [&](int64_t, int64_t) {
     for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < todo.size();) {
       Step& s = steps_[todo[k]];
-      const ir::Node* n = s.node;
       try {
-        std::vector<ops::ValueInfo> in(n->inputs.size());
-        for (size_t i = 0; i < n->inputs.size(); ++i) {
-          const ir::Value* v = n->inputs[i];
-          if (!v) continue;
-          in[i].dtype = v->dtype;
-          in[i].shape = v->shape;
-          in[i].constant = v->constant ? &*v->constant : nullptr;
-        }
-        ops::InferContext ictx(*n, std::move(in), n->outputs.size());
+        ops::InferContext ictx(*s.node, input_infos(*s.node), s.node->outputs.size());
         s.state = s.schema->prepare(ictx);
       } catch (...) {
         errors[k] = std::current_exception();

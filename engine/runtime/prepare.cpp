@@ -33,6 +33,18 @@ void merge(const ir::Node& node, size_t index, ir::Value& v, const ops::ValueInf
 
 }  // namespace
 
+std::vector<ops::ValueInfo> input_infos(const ir::Node& n) {
+  std::vector<ops::ValueInfo> in(n.inputs.size());
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const ir::Value* v = n.inputs[i];
+    if (!v) continue;
+    in[i].dtype = v->dtype;
+    in[i].shape = v->shape;
+    in[i].constant = v->constant ? &*v->constant : nullptr;
+  }
+  return in;
+}
+
 std::vector<const ops::OpSchema*> prepare_graph(ir::Graph& graph) {
   graph.finalize();
   const auto& registry = ops::OpRegistry::instance();
@@ -51,17 +63,10 @@ std::vector<const ops::OpSchema*> prepare_graph(ir::Graph& graph) {
       if (!n->inputs[i]) throw Error(n->describe() + ": required input " + std::to_string(i) + " is empty");
     schemas[n->id] = s;
 
-    std::vector<ops::ValueInfo> in(n->inputs.size());
-    for (size_t i = 0; i < n->inputs.size(); ++i) {
-      const ir::Value* v = n->inputs[i];
-      if (!v) continue;
-      if (v->dtype == DType::Undefined)
-        throw Error(n->describe() + ": input " + std::to_string(i) + " '" + v->name + "' has no known dtype");
-      in[i].dtype = v->dtype;
-      in[i].shape = v->shape;
-      in[i].constant = v->constant ? &*v->constant : nullptr;
-    }
-    ops::InferContext ctx(*n, std::move(in), n->outputs.size());
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      if (n->inputs[i] && n->inputs[i]->dtype == DType::Undefined)
+        throw Error(n->describe() + ": input " + std::to_string(i) + " '" + n->inputs[i]->name + "' has no known dtype");
+    ops::InferContext ctx(*n, input_infos(*n), n->outputs.size());
     s->infer(ctx);
     for (size_t i = 0; i < n->outputs.size(); ++i)
       if (n->outputs[i]) merge(*n, i, *n->outputs[i], ctx.outputs()[i]);

@@ -13,4 +13,8 @@ namespace kiln::runtime {
 // infers dtypes and shapes of every value. Errors name the node, op and opset.
 std::vector<const ops::OpSchema*> prepare_graph(ir::Graph& graph);
 
+// What inference and prepare see of a node's inputs: dtype, (partial) shape
+// and the constant, if any; absent inputs stay default.
+std::vector<ops::ValueInfo> input_infos(const ir::Node& n);
+
 }  // namespace kiln::runtime
