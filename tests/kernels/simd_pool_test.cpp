@@ -116,29 +116,40 @@ TYPED_TEST(SimdPool, MatchesReference) {
 TYPED_TEST(SimdPool, MaxIgnoresNaNAndKeepsLowestForEmptyReads) {
   using Arch = TypeParam;
   KILN_SKIP_UNLESS_ARCH(Arch);
-  // 1×20 row, 3-wide windows stride 1 pad 1: NaN in some windows, all −inf in others.
-  std::vector<float> x(20, 1.f);
-  x[3] = std::nanf("");
-  for (int i = 10; i < 20; ++i) x[i] = -INFINITY;
-  Pool2dParams p;
-  p.H = 1;
-  p.W = 20;
-  p.OH = 1;
-  p.OW = 20;
-  p.kw = 3;
-  p.pw = p.pw_end = 1;
-  std::vector<float> scratch(static_cast<size_t>(pool2d_scratch_floats(p))), y(20);
-  pool2d_f32{}(Arch{}, p, x.data(), y.data(), scratch.data());
-  kernels::ref::PoolGeometry g;
-  g.in = {1, 1, 20};
-  g.out = {1, 1, 20};
-  g.kernel = {1, 1, 3};
-  g.pad_begin = {0, 0, 1};
-  g.pad_end = {0, 0, 1};
-  std::vector<float> want(20);
-  kernels::ref::max_pool(x.data(), want.data(), nullptr, g, 0, 0, 1);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(y[i], want[i]) << i;
-  EXPECT_EQ(y[19], std::numeric_limits<float>::lowest());
+  // H×20 planes, 3×3 windows stride 1 pad 1 (windows of 1, 2 and 3 rows):
+  // NaN in some windows, in some all the rows of a column; all −inf in others.
+  for (int64_t H : {1, 2, 3, 4}) {
+    std::vector<float> x(static_cast<size_t>(H * 20), 1.f);
+    for (int64_t r = 0; r < H; ++r) {
+      x[r * 20 + 3 + 2 * r] = std::nanf("");
+      x[r * 20 + 8] = std::nanf("");  // column 8 is NaN in every row
+      for (int i = 10; i < 20; ++i) x[r * 20 + i] = -INFINITY;
+    }
+    Pool2dParams p;
+    p.H = H;
+    p.W = 20;
+    p.OH = H;
+    p.OW = 20;
+    p.kh = p.kw = 3;
+    p.ph = p.ph_end = p.pw = p.pw_end = 1;
+    std::vector<float> scratch(static_cast<size_t>(pool2d_scratch_floats(p)));
+    Guarded y(H * 20);
+    pool2d_f32{}(Arch{}, p, x.data(), y.data(), scratch.data());
+    ASSERT_TRUE(y.guards_intact());
+    kernels::ref::PoolGeometry g;
+    g.in = {1, H, 20};
+    g.out = {1, H, 20};
+    g.kernel = {1, 3, 3};
+    g.pad_begin = {0, 1, 1};
+    g.pad_end = {0, 1, 1};
+    std::vector<float> want(static_cast<size_t>(H * 20));
+    kernels::ref::max_pool(x.data(), want.data(), nullptr, g, 0, 0, 1);
+    for (int64_t i = 0; i < H * 20; ++i) {
+      EXPECT_FALSE(std::isnan(y[i])) << "H " << H << " i " << i;
+      EXPECT_EQ(y[i], want[i]) << "H " << H << " i " << i;
+    }
+    EXPECT_EQ(y[H * 20 - 1], std::numeric_limits<float>::lowest());
+  }
 }
 
 }  // namespace

@@ -11,7 +11,10 @@
 // (padding holds the neutral value), then a horizontal pass reduces kw taps
 // of that buffer per output, a vector of outputs at a time (stride 1: plain
 // loads; stride 2: two loads and an even-lane shuffle; other strides:
-// scalar). Averages sum in float (the reference sums in double).
+// scalar; a row shorter than a vector: one vector, its first OW lanes
+// stored). Two row buffers alternate so that row oh + 1's vertical pass runs
+// before row oh's horizontal one. Max is one max instruction per tap on x86.
+// Averages sum in float (the reference sums in double).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +35,8 @@ struct Pool2dParams {
 // Scratch floats pool2d_f32 needs for p (row buffer and divisors).
 inline int64_t pool2d_scratch_floats(const Pool2dParams& p) {
   const int64_t span = (p.OW - 1) * p.sw + (p.kw - 1) * p.dw + 1;
-  return (span > p.pw + p.W ? span : p.pw + p.W) + 2 * p.OW + 128;
+  const int64_t len = (span > p.pw + p.W ? span : p.pw + p.W) + 32;  // one row buffer with slack
+  return 2 * len + 2 * p.OW + 64;
 }
 
 // y (OH × OW) = pool(x (H × W)) for one plane; scratch: pool2d_scratch_floats(p).
