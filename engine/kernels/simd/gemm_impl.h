@@ -27,6 +27,7 @@
 
 #include "kernels/simd/activation_impl.h"
 #include "kernels/simd/gemm.h"
+#include "kernels/simd/transpose_impl.h"
 
 namespace kiln::simd {
 namespace gemm_detail {
@@ -361,14 +362,41 @@ template <class Arch>
 void pack_a_block(const float* a, int64_t lda, bool trans, int64_t i0, int64_t rows, int64_t k0, int64_t kb,
                   float* dst) noexcept {
   constexpr int MR = Tile<Arch>::MR;
-  for (int64_t ip = 0; ip < rows; ip += MR) {
+  int64_t ip = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    static_assert(MR == 8, "two micro-panels per 16 rows");
+    // Row-major A: two whole micro-panels (16 rows) at a time, 16 k at a
+    // time, transposed in registers; lane i of column k goes to panel i / 8.
+    using B = xsimd::batch<float, Arch>;
+    if (!trans)
+      for (; ip + 16 <= rows; ip += 16) {
+        float* d0 = dst + ip * kb;
+        float* d1 = d0 + MR * kb;
+        const float* src = a + (i0 + ip) * lda + k0;
+        int64_t kk = 0;
+        for (; kk + 16 <= kb; kk += 16) {
+          B r[16];
+          for (int i = 0; i < 16; ++i) r[i] = B::load_unaligned(src + i * lda + kk);
+          detail::transpose_square<Arch>(r);
+          for (int k = 0; k < 16; ++k) {
+            const __m512 v = r[k];
+            _mm256_storeu_ps(d0 + (kk + k) * MR, _mm512_castps512_ps256(v));
+            _mm256_storeu_ps(d1 + (kk + k) * MR, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+          }
+        }
+        for (; kk < kb; ++kk)
+          for (int i = 0; i < 16; ++i) (i < MR ? d0 : d1)[kk * MR + i % MR] = src[i * lda + kk];
+      }
+  }
+#endif
+  for (; ip < rows; ip += MR) {
     const int64_t mr = std::min<int64_t>(MR, rows - ip);
     float* d = dst + ip * kb;  // panel ip/MR starts at (ip/MR)·MR·kb
     if (!trans) {
-      for (int64_t i = 0; i < mr; ++i) {
-        const float* src = a + (i0 + ip + i) * lda + k0;
-        for (int64_t kk = 0; kk < kb; ++kk) d[kk * MR + i] = src[kk];
-      }
+      const float* src = a + (i0 + ip) * lda + k0;
+      for (int64_t kk = 0; kk < kb; ++kk)  // sequential stores, mr read streams
+        for (int64_t i = 0; i < mr; ++i) d[kk * MR + i] = src[i * lda + kk];
       for (int64_t i = mr; i < MR; ++i)
         for (int64_t kk = 0; kk < kb; ++kk) d[kk * MR + i] = 0.f;
     } else {
