@@ -27,7 +27,9 @@ struct BatchSplit {
 
 // Whether every graph input and output has the batch on axis 0 with a free
 // size, and every node computes each index of that axis from the same index
-// of its inputs alone. Call on the optimized, shape-inferred graph.
-BatchSplit analyze_batch_split(const ir::Graph& graph);
+// of its inputs alone (following shape arithmetic read off the batch, as in
+// a channel shuffle's Shape → Gather → Concat → Reshape), and whether a split
+// run pays on `threads` threads. Call on the optimized, shape-inferred graph.
+BatchSplit analyze_batch_split(const ir::Graph& graph, int threads);
 
 }  // namespace kiln::runtime

@@ -36,7 +36,7 @@ class SessionImpl {
     }
     report_.warnings.insert(report_.warnings.begin(), mode_warnings.begin(), mode_warnings.end());
     check_planned_sizes(options);
-    if (options.split_batch) split_ = runtime::analyze_batch_split(*graph_);
+    if (options.split_batch) split_ = runtime::analyze_batch_split(*graph_, threads_);
     else split_.reason = "turned off (SessionOptions::split_batch)";
     arena_ = std::make_unique<runtime::Arena>(threads_);
     arena_->execute([&] {  // the ops' weight packing runs on the session's threads

@@ -64,8 +64,9 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }
 
 TEST(BatchSplit, EachImageAsIfRunAloneForEveryThreadCount) {
-  const ModelBuilder b = cnn();
-  const Tensor x = random_f32({5, 3, 64, 64}, 11);
+  // 96² images: one thread splits only from 2 MiB of per-image activations.
+  const ModelBuilder b = cnn({}, {-1, 3, 96, 96});
+  const Tensor x = random_f32({5, 3, 96, 96}, 11);
   Session one = load(b, 1);
   ASSERT_TRUE(one.splits_batch()) << one.batch_split_reason();
   EXPECT_EQ(one.batch_split_reason(), "");
@@ -106,6 +107,76 @@ TEST(BatchSplit, ProfiledRunsAndSingleImagesRunWhole) {
       EXPECT_EQ(p.input_shapes[0][0], 3) << p.name;
     }
   EXPECT_LT(max_abs_diff(profiled, s.run({x})[0]), 1e-5);
+}
+
+// ShuffleNet-v2's channel shuffle and channel split as PyTorch exports them:
+// the sizes are read off the tensor (Shape → Gather → Div → Unsqueeze →
+// Concat) and fed to Reshape and Slice, the batch size among them.
+void channel_shuffle(ModelBuilder& b) {
+  b.initializer("i0", make_i64({}, {0}));
+  b.initializer("i1", make_i64({}, {1}));
+  b.initializer("i23", make_i64({2}, {2, 3}));
+  b.initializer("two", make_i64({}, {2}));
+  b.initializer("two_v", make_i64({1}, {2}));
+  b.initializer("minus1", make_i64({1}, {-1}));
+  b.initializer("ax0", make_i64({1}, {0}));
+  b.initializer("ax1", make_i64({1}, {1}));
+  b.initializer("zero_v", make_i64({1}, {0}));
+  b.node("Shape", {"feat"}, {"sh_shp"}, "shape1");
+  b.node("Gather", {"sh_shp", "i0"}, {"sh_n"}, "gather_n");
+  b.node("Gather", {"sh_shp", "i1"}, {"sh_c"}, "gather_c");
+  b.node("Gather", {"sh_shp", "i23"}, {"sh_hw"}, "gather_hw");
+  b.node("Div", {"sh_c", "two"}, {"sh_half"}, "div_c");
+  attr(b.node("Cast", {"sh_half"}, {"sh_half_i"}, "cast_half"), "to", int64_t{7});
+  b.node("Unsqueeze", {"sh_n", "ax0"}, {"sh_n_v"}, "unsq_n");
+  b.node("Unsqueeze", {"sh_half_i", "ax0"}, {"sh_half_v"}, "unsq_half");
+  attr(b.node("Concat", {"sh_n_v", "two_v", "sh_half_v", "sh_hw"}, {"sh_shape5"}, "cat5"), "axis", int64_t{0});
+  b.node("Reshape", {"feat", "sh_shape5"}, {"sh_r5"}, "reshape5");
+  auto& t = b.node("Transpose", {"sh_r5"}, {"sh_t5"}, "shuffle");
+  attr(t, "perm", std::vector<int64_t>{0, 2, 1, 3, 4});
+  attr(b.node("Concat", {"sh_n_v", "minus1", "sh_hw"}, {"sh_shape4"}, "cat4"), "axis", int64_t{0});
+  b.node("Reshape", {"sh_t5", "sh_shape4"}, {"shuffled"}, "reshape4");
+  // The split reads the shuffled tensor's channels: only the per-image
+  // shapes recovered through the Reshape to [N, -1, H, W] give them.
+  b.node("Shape", {"shuffled"}, {"sh_shp2"}, "shape2");
+  b.node("Gather", {"sh_shp2", "i1"}, {"sh_c2"}, "gather_c2");
+  b.node("Div", {"sh_c2", "two"}, {"sh_h2"}, "div_c2");
+  b.node("Unsqueeze", {"sh_h2", "ax0"}, {"sh_h2_v"}, "unsq_h2");
+  b.node("Mul", {"sh_h2_v", "two_v"}, {"sh_end2"}, "mul_end");
+  b.node("Slice", {"shuffled", "zero_v", "sh_h2_v", "ax1"}, {"sh_left"}, "slice_left");
+  b.node("Slice", {"shuffled", "sh_h2_v", "sh_end2", "ax1"}, {"sh_right"}, "slice_right");
+  b.node("Sub", {"sh_left", "sh_right"}, {"mix"}, "mix");
+  b.output("mix");
+}
+
+TEST(BatchSplit, FollowsShapeArithmeticReadOffTheBatch) {
+  const ModelBuilder b = cnn(channel_shuffle);
+  const Tensor x = random_f32({3, 3, 64, 64}, 15);
+  Session one = load(b, 2);
+  ASSERT_TRUE(one.splits_batch()) << one.batch_split_reason();
+  std::vector<std::vector<Tensor>> alone;
+  for (int64_t i = 0; i < 3; ++i) alone.push_back(one.run({image_of(x, i)}));
+  const std::vector<Tensor> whole = load(b, 2, false).run({x});
+  for (int threads : {2, 3}) {
+    Session s = load(b, threads);
+    ASSERT_TRUE(s.splits_batch()) << s.batch_split_reason();
+    const std::vector<Tensor> y = s.run({x});
+    ASSERT_EQ(y.size(), 2u);
+    ASSERT_EQ(y[0].shape(), (std::vector<int64_t>{3, 32, 64, 64}));  // the tweak's output comes first
+    for (size_t o = 0; o < y.size(); ++o) {
+      EXPECT_LT(max_abs_diff(y[o], whole[o]), 1e-5) << "output " << o;
+      for (int64_t i = 0; i < 3; ++i)
+        EXPECT_TRUE(same_bits(image_of(y[o], i), alone[static_cast<size_t>(i)][o]))
+            << "output " << o << " image " << i << ", " << threads << " threads";
+    }
+  }
+}
+
+TEST(BatchSplit, OneThreadAsksForLargerImages) {
+  Session s = load(cnn(), 1);  // 64² images: 1 MiB activations, enough for two threads but not for one
+  EXPECT_FALSE(s.splits_batch());
+  EXPECT_NE(s.batch_split_reason().find("on one thread"), std::string::npos) << s.batch_split_reason();
+  EXPECT_TRUE(load(cnn(), 2).splits_batch());
 }
 
 struct Refusal {
@@ -190,12 +261,48 @@ INSTANTIATE_TEST_SUITE_P(
                   b.output("plus");
                 },
                 "entries along the batch axis"},
-        Refusal{"shape_arithmetic",
+        Refusal{"shape_as_output",
                 [](ModelBuilder& b) {
                   b.node("Shape", {"feat"}, {"shp"}, "shape_of");
                   b.output("shp");
                 },
-                "no per-image form is known for Shape"}),
+                "graph output 'shp' does not carry the batch"},
+        Refusal{"shape_values_through_an_op_not_followed",
+                [](ModelBuilder& b) {  // [max(N, 64), -1]
+                  b.initializer("i0", make_i64({1}, {0}));
+                  b.initializer("c64", make_i64({1}, {64}));
+                  b.initializer("minus1", make_i64({1}, {-1}));
+                  b.node("Shape", {"feat"}, {"shp"}, "shape_of");
+                  b.node("Gather", {"shp", "i0"}, {"n"}, "gather_n");
+                  b.node("Max", {"n", "c64"}, {"m"}, "max_n");
+                  attr(b.node("Concat", {"m", "minus1"}, {"target"}, "cat"), "axis", int64_t{0});
+                  b.node("Reshape", {"feat", "target"}, {"flat"}, "merge");
+                  b.output("flat");
+                },
+                "no per-image form is known for Max on shape values"},
+        Refusal{"reshape_first_size_from_arithmetic_on_the_batch",
+                [](ModelBuilder& b) {  // [N·64, -1]
+                  b.initializer("i0", make_i64({1}, {0}));
+                  b.initializer("c64", make_i64({1}, {64}));
+                  b.initializer("minus1", make_i64({1}, {-1}));
+                  b.node("Shape", {"feat"}, {"shp"}, "shape_of");
+                  b.node("Gather", {"shp", "i0"}, {"n"}, "gather_n");
+                  b.node("Mul", {"n", "c64"}, {"nc"}, "times_c");
+                  attr(b.node("Concat", {"nc", "minus1"}, {"target"}, "cat"), "axis", int64_t{0});
+                  b.node("Reshape", {"feat", "target"}, {"flat"}, "merge");
+                  b.output("flat");
+                },
+                "first size is computed per run"},
+        Refusal{"slice_bounded_by_the_batch_size",
+                [](ModelBuilder& b) {  // channels [0, N)
+                  b.initializer("i0", make_i64({1}, {0}));
+                  b.initializer("ax1", make_i64({1}, {1}));
+                  b.node("Shape", {"feat"}, {"shp"}, "shape_of");
+                  b.node("Gather", {"shp", "i0"}, {"n"}, "gather_n");
+                  b.node("Slice", {"feat", "i0", "n", "ax1"}, {"first_n"}, "slice_n");
+                  b.output("first_n");
+                },
+                "depend on the batch"}),
     [](const auto& info) { return info.param.label; });
 
 TEST(BatchSplit, SmallActivationsOrBigClassifierWeightsRunWhole) {
