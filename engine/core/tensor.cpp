@@ -83,6 +83,18 @@ uint64_t detail::tensor_storage_allocations() { return g_storage_allocations.loa
 
 bool detail::storage_is_unique(const Tensor& t) { return t.storage_ && t.storage_.use_count() == 1; }
 
+Tensor detail::subview(const Tensor& t, int64_t element_offset, std::vector<int64_t> shape) {
+  const int64_t n = checked_numel(shape);
+  if (element_offset < 0 || element_offset > t.numel_ || n > t.numel_ - element_offset)
+    throw Error("a view of " + std::to_string(n) + " elements at " + std::to_string(element_offset) +
+                " does not fit in a tensor of shape " + shape_to_string(t.shape_) + " (internal error)");
+  Tensor v = t;
+  v.shape_ = std::move(shape);
+  v.numel_ = n;
+  v.data_ = static_cast<char*>(t.data_) + element_offset * static_cast<int64_t>(dtype_size(t.dtype_));
+  return v;
+}
+
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (!dtype_is_supported(dtype)) throw Error("cannot create a tensor of dtype " + dtype_name(dtype));
   numel_ = checked_numel(shape_);

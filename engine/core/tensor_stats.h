@@ -17,4 +17,9 @@ uint64_t tensor_storage_allocations();
 // kiln.h as Tensor's friend.)
 bool storage_is_unique(const Tensor& t);
 
+// The contiguous elements [element_offset, element_offset + numel(shape)) of
+// `t` as a tensor of `shape` sharing t's storage (a Slice that needs no copy).
+// An Error if they do not lie inside t. (Declared in kiln.h as Tensor's friend.)
+Tensor subview(const Tensor& t, int64_t element_offset, std::vector<int64_t> shape);
+
 }  // namespace kiln::detail

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/tensor_stats.h"
 #include "kernels/reference/copy.h"
 #include "ops/shape_ops_internal.h"
 
@@ -142,6 +143,21 @@ void add_slice(OpRegistry& r) {
       out[a] = sl.count;
       if (sl.count > 0) offset += sl.start * strides[a];
       strides[a] = sl.count > 1 ? strides[a] * sl.step : 0;
+    }
+    // A contiguous run of the input (e.g. a channel range of one image)
+    // becomes a view of it, as Reshape's output does, unless the input is a
+    // model constant or the output a graph output (see set_view_output).
+    bool contiguous = true;
+    int64_t expected = 1;
+    for (size_t d = out.size(); d-- > 0 && contiguous;) {
+      if (out[d] <= 1) continue;
+      contiguous = strides[d] == expected;
+      expected *= out[d];
+    }
+    const bool must_copy = (n.has_input(0) && n.inputs[0]->constant) || (n.has_output(0) && n.outputs[0]->is_graph_output);
+    if (contiguous && !must_copy && dtype_size(x.dtype()) > 0 && checked_numel(out) > 0) {
+      ctx.set_output(0, detail::subview(x, offset, out));
+      return;
     }
     Tensor& y = ctx.allocate_output(0, x.dtype(), out);
     if (y.numel() > 0) kernels::ref::copy_strided(x.data(), y.data(), dtype_size(x.dtype()), out, strides, offset);

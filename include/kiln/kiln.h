@@ -54,6 +54,7 @@ bool dtype_is_supported(DType t);
 class Tensor;
 namespace detail {
 bool storage_is_unique(const Tensor& t);
+Tensor subview(const Tensor& t, int64_t element_offset, std::vector<int64_t> shape);
 }
 
 class Tensor {
@@ -87,6 +88,7 @@ class Tensor {
 
  private:
   friend bool detail::storage_is_unique(const Tensor& t);
+  friend Tensor detail::subview(const Tensor& t, int64_t element_offset, std::vector<int64_t> shape);
   DType dtype_ = DType::Undefined;
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;

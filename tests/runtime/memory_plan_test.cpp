@@ -139,6 +139,99 @@ TEST(MemoryPlan, SecondRunAllocatesOnlyGraphOutputs) {
   }
 }
 
+// Slices of a contiguous channel range are views of their input (no copy):
+// r = Relu(x); left, right = r[:, :4], r[:, 4:]; sum = -left + exp(right).
+// With one image the slices are views (left at r's start, right inside it);
+// with two they are strided and copied. Without Sigmoid(r) the slices are
+// r's last readers, so only the views keep r's memory from being handed to
+// Neg's output before Exp reads `right`; with it, Sigmoid may overwrite r in
+// place once the views are dead. Either way the answers are exact.
+TEST(MemoryPlan, SliceViewsOfTheirInputStayCorrect) {
+  for (bool sigmoid : {false, true}) {
+    ModelBuilder b(13);
+    b.input("x", DType::Float32, {-1, 8, 6, 6});
+    b.initializer("s0", make_i64({1}, {0}));
+    b.initializer("s4", make_i64({1}, {4}));
+    b.initializer("s8", make_i64({1}, {8}));
+    b.initializer("ax1", make_i64({1}, {1}));
+    b.node("Relu", {"x"}, {"r"});
+    b.node("Slice", {"r", "s0", "s4", "ax1"}, {"left"});
+    b.node("Slice", {"r", "s4", "s8", "ax1"}, {"right"});
+    b.node("Neg", {"left"}, {"nl"});
+    b.node("Exp", {"right"}, {"er"});
+    b.node("Add", {"nl", "er"}, {"sum"});
+    b.output("sum");
+    if (sigmoid) {
+      b.node("Sigmoid", {"r"}, {"sr"});
+      b.node("Slice", {"sr", "s4", "s8", "ax1"}, {"sr_right"});  // a view as a graph output: copied
+      b.output("sr").output("sr_right");
+    }
+    for (bool plan : {true, false})
+      for (int64_t n : {1, 2, 1}) {
+        SessionOptions o;
+        o.memory_plan = plan;
+        Session s = b.session(o);
+        const Tensor x = random_f32({n, 8, 6, 6}, static_cast<uint32_t>(20 + n));
+        for (int rep = 0; rep < 2; ++rep) {
+          const std::vector<Tensor> y = s.run({x});
+          ASSERT_EQ(y.size(), sigmoid ? 3u : 1u);
+          const float* xp = x.data_as<float>();
+          auto relu = [](float v) { return v > 0.f ? v : 0.f; };
+          auto sig = [](float v) { return 1.f / (1.f + std::exp(-v)); };
+          const int64_t plane = 36;
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t c = 0; c < 4; ++c)
+              for (int64_t k = 0; k < plane; ++k) {
+                const float l = relu(xp[(i * 8 + c) * plane + k]), r = relu(xp[(i * 8 + c + 4) * plane + k]);
+                const int64_t at = (i * 4 + c) * plane + k;
+                ASSERT_NEAR(y[0].data_as<float>()[at], -l + std::exp(r), 1e-5f)
+                    << "sigmoid " << sigmoid << " plan " << plan << " n " << n << " rep " << rep;
+                if (sigmoid) ASSERT_NEAR(y[2].data_as<float>()[at], sig(r), 1e-6f) << "plan " << plan << " n " << n;
+              }
+          if (sigmoid)
+            for (int64_t k = 0; k < x.numel(); ++k) ASSERT_NEAR(y[1].data_as<float>()[k], sig(relu(xp[k])), 1e-6f);
+        }
+      }
+  }
+}
+
+// The view inside r (not at its start) is r's only reader after the Slice:
+// r's memory must stay reserved until the last read of `right`, or xz
+// (r's size, computed after the Slice and before that read) would be planned
+// over it.
+TEST(MemoryPlan, AViewInsideItsInputKeepsTheInputAlive) {
+  ModelBuilder b(13);
+  b.input("x", DType::Float32, {1, 8, 6, 6});
+  b.initializer("s4", make_i64({1}, {4}));
+  b.initializer("s8", make_i64({1}, {8}));
+  b.initializer("ax1", make_i64({1}, {1}));
+  b.initializer("zero", make_f32({1}, {0.f}));
+  b.node("Relu", {"x"}, {"r"});
+  b.node("Slice", {"r", "s4", "s8", "ax1"}, {"right"});
+  // xz = x + 0·Σ right: r's size, and computed only after the Slice.
+  b.node("ReduceSum", {"right"}, {"sum_right"});
+  b.node("Mul", {"sum_right", "zero"}, {"no_change"});
+  b.node("Add", {"x", "no_change"}, {"xz"});
+  b.node("Tanh", {"xz"}, {"t"});
+  // er = exp(right + 0·Σ t): reads `right` only after t exists.
+  b.node("ReduceSum", {"t"}, {"sum_t"});
+  b.node("Mul", {"sum_t", "zero"}, {"no_change_t"});
+  b.node("Add", {"right", "no_change_t"}, {"right_again"});
+  b.node("Exp", {"right_again"}, {"er"});
+  b.node("Mul", {"t", "t"}, {"t2"});
+  b.output("er").output("t2");
+  Session s = b.session();
+  const Tensor x = random_f32({1, 8, 6, 6}, 31);
+  for (int rep = 0; rep < 3; ++rep) {  // the first run records, the next ones use the plan
+    const std::vector<Tensor> y = s.run({x});
+    const float* xp = x.data_as<float>();
+    for (int64_t k = 0; k < 4 * 36; ++k) {
+      const float v = xp[4 * 36 + k];
+      ASSERT_NEAR(y[0].data_as<float>()[k], std::exp(v > 0.f ? v : 0.f), 1e-5f) << "rep " << rep << " k " << k;
+    }
+  }
+}
+
 TEST(MemoryPlan, OffGivesTheSameResultsFromTheHeap) {
   Session planned = chain_session(false), heap = chain_session(false, 1, false);
   Tensor x = random_f32({2, 4, 8, 8}, 9);
