@@ -25,13 +25,34 @@ void copy_row(const char* src, char* dst, size_t elem, int64_t n, int64_t step) 
 
 }  // namespace
 
-void copy_strided(const void* src_v, void* dst_v, size_t elem, const std::vector<int64_t>& out_shape,
-                  const std::vector<int64_t>& strides, int64_t offset) noexcept {
+void copy_strided(const void* src_v, void* dst_v, size_t elem, const std::vector<int64_t>& shape_in,
+                  const std::vector<int64_t>& strides_in, int64_t offset) noexcept {
   const char* src = static_cast<const char*>(src_v);
   char* dst = static_cast<char*>(dst_v);
-  const size_t r = out_shape.size();
-  for (int64_t d : out_shape)
+  for (int64_t d : shape_in)
     if (d == 0) return;
+  // Merge each dim into the next where the source steps over it as one run
+  // (dst is dense, so it always does): a transpose that moves whole planes
+  // (ShuffleNet's channel shuffle) then copies planes, not rows; dims of one
+  // element go away.
+  std::vector<int64_t> out_shape, strides;
+  out_shape.reserve(shape_in.size());
+  strides.reserve(shape_in.size());
+  for (size_t d = 0; d < shape_in.size(); ++d) {
+    if (shape_in[d] == 1) continue;
+    if (!out_shape.empty() && strides.back() == strides_in[d] * shape_in[d]) {
+      out_shape.back() *= shape_in[d];
+      strides.back() = strides_in[d];
+      continue;
+    }
+    out_shape.push_back(shape_in[d]);
+    strides.push_back(strides_in[d]);
+  }
+  if (out_shape.empty() && !shape_in.empty()) {  // every dim 1: one element
+    out_shape.push_back(1);
+    strides.push_back(1);
+  }
+  const size_t r = out_shape.size();
   if (r == 0) {
     std::memcpy(dst, src + offset * static_cast<int64_t>(elem), elem);
     return;
