@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/simd/partial_impl.h"
 #include "kernels/simd/pool.h"
 
 namespace kiln::simd {
@@ -64,20 +65,6 @@ inline void valid_taps(int64_t s, int64_t d, int64_t k, int64_t n, int64_t& lo, 
   lo = s >= 0 ? 0 : (-s + d - 1) / d;
   hi = n > s ? std::min(k, (n - s + d - 1) / d) : 0;
   hi = std::max(hi, lo);
-}
-
-// The first n lanes of v to dst (n < lanes).
-template <class Arch>
-void store_first(xsimd::batch<float, Arch> v, float* dst, int64_t n) noexcept {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
-    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1), v);
-    return;
-  }
-#endif
-  alignas(64) float tmp[xsimd::batch<float, Arch>::size];
-  v.store_aligned(tmp);
-  std::copy(tmp, tmp + n, dst);
 }
 
 template <bool Max, class Arch>
@@ -140,6 +127,11 @@ void pool_plane(const Pool2dParams& p, const float* x, float* y, float* scratch)
     if (iw < p.W && p.W >= Wv) {  // the last columns: one vector ending at the row's end
       vertical(p.W - Wv);
       iw = p.W;
+    } else if (iw < p.W && nrows > 0) {  // a row shorter than a vector: partial loads, its W lanes stored
+      B acc = vneutral;
+      for (int64_t r = 0; r < nrows; ++r) acc = op(acc, detail::load_part<Arch>(x0 + r * xstep, p.W, p.W));
+      detail::store_part<Arch>(acc, row, p.W);
+      iw = p.W;
     }
     for (; iw < p.W; ++iw) {
       float acc = neutral;
@@ -175,7 +167,7 @@ void pool_plane(const Pool2dParams& p, const float* x, float* y, float* scratch)
       if (ow < p.OW && p.OW >= Wv) {  // the last outputs: one vector ending at the row's end
         horizontal(p.OW - Wv).store_unaligned(yr + p.OW - Wv);
       } else if (ow < p.OW) {  // a row shorter than a vector: the buffer's slack holds the neutral value
-        store_first<Arch>(horizontal(0), yr, p.OW);
+        detail::store_part<Arch>(horizontal(0), yr, p.OW);
       }
       return;
     }
