@@ -97,8 +97,11 @@ Executor::Executor(const ir::Graph& graph, std::vector<const ops::OpSchema*> sch
     : graph_(graph), threads_(threads), memory_plan_(memory_plan), max_tensor_elements_(max_tensor_elements) {
   last_use_.assign(graph.values().size(), -1);
   for (const ir::Node* n : graph.order()) {
-    Step s{n, schemas[n->id], {}, {}, {}, nullptr, is_elementwise(*n)};
-    for (const ir::Value* v : n->inputs) s.inputs.push_back(v ? v->id : -1);
+    Step s{n, schemas[n->id], {}, {}, {}, {}, nullptr, is_elementwise(*n)};
+    for (const ir::Value* v : n->inputs) {
+      s.inputs.push_back(v ? v->id : -1);
+      s.constants.push_back(v && v->constant ? &*v->constant : nullptr);
+    }
     for (const ir::Value* v : n->outputs) s.outputs.push_back(v ? v->id : -1);
     for (const ir::Value* v : n->inputs)
       if (v) last_use_[v->id] = static_cast<int>(steps_.size());
@@ -271,7 +274,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, std::vector
     const Step& s = steps_[si];
     std::vector<const Tensor*> in(s.inputs.size(), nullptr);
     for (size_t i = 0; i < s.inputs.size(); ++i)
-      if (s.inputs[i] >= 0) in[i] = value_tensor(s.inputs[i]);
+      if (s.inputs[i] >= 0) in[i] = s.constants[i] ? s.constants[i] : &slots[static_cast<size_t>(s.inputs[i])];
     std::vector<const Tensor*> in_copy;
     if (profile || rec) in_copy = in;
     outs.assign(s.outputs.size(), Tensor());

@@ -37,6 +37,7 @@ class Executor {
     const ir::Node* node;
     const ops::OpSchema* schema;
     std::vector<int> inputs;    // value ids, -1 for absent
+    std::vector<const Tensor*> constants;  // per input: the model constant, or null (computed per run)
     std::vector<int> outputs;   // value ids, -1 for absent
     std::vector<int> release;   // value ids whose last use is this step
     std::shared_ptr<const ops::OpState> state;  // from the schema's prepare, if any
