@@ -127,6 +127,21 @@ inline void copy_floats(float* dst, const float* src, int64_t n) noexcept {
   if (i < n) detail::store_part<Arch>(detail::load_part<Arch>(src + i, n - i, n - i), dst + i, n - i);
 }
 
+// dst[i] = act(src[i] + z[i]) for i < n: the residual added in y's own
+// layout, where it is read as contiguous rows.
+template <class Arch, Act K>
+inline void add_act_floats(float* dst, const float* src, const float* z, int64_t n, const ActParams& act) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int64_t W = static_cast<int64_t>(B::size);
+  int64_t i = 0;
+  for (; i + W <= n; i += W)
+    detail::act_vec<K>(B::load_unaligned(src + i) + B::load_unaligned(z + i), act.alpha, act.beta).store_unaligned(dst + i);
+  if (i < n) {
+    const B v = detail::load_part<Arch>(src + i, n - i, n - i) + detail::load_part<Arch>(z + i, n - i, n - i);
+    detail::store_part<Arch>(detail::act_vec<K>(v, act.alpha, act.beta), dst + i, n - i);
+  }
+}
+
 // Lane indices 0, 1, … as floats (exact below 2^24).
 template <class Arch>
 inline xsimd::batch<float, Arch> lane_index() noexcept {
@@ -263,13 +278,14 @@ void winograd_f4x3_output::operator()(Arch, const WinogradPlane& p, const float*
         B o[4];
         winograd_detail::at6(s[a], o);
         for (int b = 0; b < 4; ++b) o[b] += B(bias);
-        if (z) {  // the residual's row, split into per-column vectors like o
+        if (z) {  // the residual and the activation on y's rows (the same sums, in the same order)
+          winograd_detail::interleave4<Arch>(o, buf);
           for (int r = 0; r < nruns; ++r)
-            if (a < runs[r].rows)
-              winograd_detail::copy_floats<Arch>(buf + 4 * runs[r].k, z + runs[r].y0 + a * p.OW, runs[r].cols);
-          B zc[4];
-          winograd_detail::deinterleave4<Arch>(buf, zc);
-          for (int b = 0; b < 4; ++b) o[b] += zc[b];
+            if (a < runs[r].rows) {
+              const int64_t at = runs[r].y0 + a * p.OW;
+              winograd_detail::add_act_floats<Arch, K>(y + at, buf + 4 * runs[r].k, z + at, runs[r].cols, act);
+            }
+          continue;
         }
         for (int b = 0; b < 4; ++b) o[b] = detail::act_vec<K>(o[b], act.alpha, act.beta);
         winograd_detail::interleave4<Arch>(o, buf);
