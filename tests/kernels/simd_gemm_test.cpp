@@ -66,7 +66,8 @@ struct Case {
   GemmActivation act = GemmActivation::None;
   float act_alpha = 0.f, act_beta = 0.f;
   bool trans_c = false;
-  std::optional<ConvGeo> conv;  // A' = im2col(X)ᵀ (M and K must match it)
+  std::optional<ConvGeo> conv;    // A' = im2col(X)ᵀ (M and K must match it)
+  std::optional<ConvGeo> conv_b;  // B' = im2col(X) (K and N must match it)
 };
 
 std::string describe(const Case& c) {
@@ -75,7 +76,8 @@ std::string describe(const Case& c) {
          " pb=" + std::to_string(c.pack_b) + " act=" + std::to_string(static_cast<int>(c.act)) +
          " rb=" + std::to_string(c.row_bias) + " cb=" + std::to_string(c.col_bias) +
          " res=" + std::to_string(c.residual) + " acc=" + std::to_string(c.accumulate) +
-         " tc=" + std::to_string(c.trans_c) + " im2col=" + std::to_string(c.conv.has_value());
+         " tc=" + std::to_string(c.trans_c) + " im2col=" + std::to_string(c.conv.has_value()) +
+         " im2col_b=" + std::to_string(c.conv_b.has_value());
 }
 
 // im2col(X)ᵀ as a dense M × K matrix (the definition in gemm.h).
@@ -118,6 +120,20 @@ void check_case(const Case& c, uint32_t seed) {
     a_cols = lda = K;
   }
   std::vector<float> Bm = random_vec(static_cast<size_t>(std::max<int64_t>(b_rows * ldb, 1)), seed + 1);
+  std::vector<float> XB;
+  int64_t ldb_used = ldb;
+  if (c.conv_b) {  // B' = im2col(X), materialised (row stride N) for the reference
+    const ConvGeo& g = *c.conv_b;
+    EXPECT_EQ(N, g.OH() * g.OW());
+    EXPECT_EQ(K, g.C * g.kh * g.kw);
+    EXPECT_FALSE(c.tb || c.pack_b);
+    XB = random_vec(static_cast<size_t>(g.C * g.H * g.W), seed + 7);
+    const std::vector<float> t = im2col_t(g, XB);
+    Bm.assign(static_cast<size_t>(std::max<int64_t>(K * N, 1)), 0.f);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) Bm[k * N + n] = t[n * K + k];
+    ldb_used = N;
+  }
   std::vector<float> rb = random_vec(M, seed + 2), cb = random_vec(N, seed + 3);
   std::vector<float> res = random_vec(c_rows * ldr, seed + 4), c0 = random_vec(c_rows * ldc, seed + 5);
 
@@ -145,8 +161,15 @@ void check_case(const Case& c, uint32_t seed) {
     p.a_im2col = &col;
   }
   p.b = Bm.data();
-  p.ldb = ldb;
+  p.ldb = ldb_used;
   p.trans_b = c.tb;
+  Im2col2d colb;
+  if (c.conv_b) {
+    const ConvGeo& g = *c.conv_b;
+    colb = Im2col2d{XB.data(), g.C, g.H, g.W, g.OH(), g.OW(), g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
+    p.b = nullptr;
+    p.im2col = &colb;
+  }
   if (c.pack_a) {
     pa.assign((M + bl.mr - 1) / bl.mr * bl.mr * std::max<int64_t>(K, 1) + 64, kGuard);
     float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pa.data()) + 63) & ~uintptr_t{63});
@@ -181,8 +204,8 @@ void check_case(const Case& c, uint32_t seed) {
   for (size_t i = 0; i < A.size(); ++i) absA[i] = std::fabs(A[i]);
   for (size_t i = 0; i < Bm.size(); ++i) absB[i] = std::fabs(Bm[i]);
   const bool ta = c.conv ? false : c.ta;
-  kernels::ref::gemm_f32(ta, c.tb, M, N, K, 1.f, A.data(), lda, Bm.data(), ldb, 0.f, ref.data(), N);
-  kernels::ref::gemm_f32(ta, c.tb, M, N, K, 1.f, absA.data(), lda, absB.data(), ldb, 0.f, mag.data(), N);
+  kernels::ref::gemm_f32(ta, c.tb, M, N, K, 1.f, A.data(), lda, Bm.data(), ldb_used, 0.f, ref.data(), N);
+  kernels::ref::gemm_f32(ta, c.tb, M, N, K, 1.f, absA.data(), lda, absB.data(), ldb_used, 0.f, mag.data(), N);
   ops::FusedEpilogue e;
   e.kind = kind_of(c.act);
   e.alpha = c.act_alpha;
@@ -376,6 +399,23 @@ void check_transposed() {
       c.pack_a = v % 2;
       c.pack_b = true;
       c.col_bias = c.residual = true;
+      c.act = GemmActivation::Relu;
+      check_case<Arch>(c, seed++);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  // B' = im2col(X) (the convolution as written, positions along the lanes):
+  // stride 2 over maps wide enough for whole vectors of even-lane loads,
+  // with left padding, dilation, a 1×1 and rows ending inside a vector.
+  const std::vector<ConvGeo> geos_b{{3, 45, 45, 3, 3, 2, 2, 1, 1, 1, 1}, {4, 40, 40, 1, 1, 2, 2},
+                                    {2, 41, 41, 3, 3, 2, 2, 2, 2, 2, 2}, {3, 9, 70, 1, 3, 1, 2, 1, 1, 0, 1},
+                                    {2, 30, 30, 3, 3, 1, 1, 1, 1, 1, 1}};
+  for (const ConvGeo& g : geos_b)
+    for (int64_t M : {int64_t{1}, bl.mr + 3}) {
+      const int v = variant++;
+      Case c{M, g.OH() * g.OW(), g.C * g.kh * g.kw};
+      c.conv_b = g;
+      c.pack_a = v % 2;
+      c.row_bias = c.residual = true;
       c.act = GemmActivation::Relu;
       check_case<Arch>(c, seed++);
       if (::testing::Test::HasFatalFailure()) return;

@@ -27,6 +27,7 @@
 
 #include "kernels/simd/activation_impl.h"
 #include "kernels/simd/gemm.h"
+#include "kernels/simd/partial_impl.h"
 #include "kernels/simd/transpose_impl.h"
 
 namespace kiln::simd {
@@ -486,6 +487,24 @@ void pack_im2col(const Im2col2d& g, int64_t k0, int64_t kb, int64_t j0, int64_t 
           for (int64_t u = 0; u < lo; ++u) out[u] = 0.f;
           for (int64_t u = lo; u < hi; ++u) out[u] = src[u];
           for (int64_t u = hi; u < seg; ++u) out[u] = 0.f;
+        } else if (g.sw == 2) {
+          // Outputs [lo, hi) read inside the row; whole vectors of them as the
+          // even lanes of two loads while those stay inside the channel plane.
+          using B = xsimd::batch<float, Arch>;
+          constexpr int64_t Wv = static_cast<int64_t>(B::size);
+          const int64_t lo = std::clamp<int64_t>((1 - iw0) / 2, 0, seg);  // first u with iw0 + 2u >= 0
+          const int64_t hi = std::clamp<int64_t>((g.W - iw0 + 1) / 2, lo, seg);
+          const int64_t avail = (g.H - ih) * g.W;  // floats readable from xr
+          for (int64_t u = 0; u < lo; ++u) out[u] = 0.f;
+          int64_t u = lo;
+          for (; u + Wv <= hi && iw0 + 2 * (u + Wv) <= avail; u += Wv)
+            detail::load_even<Arch>(xr + iw0 + 2 * u).store_unaligned(out + u);
+          if (u < hi && iw0 + 2 * (u + Wv) <= avail) {  // the row's last outputs: a partial store
+            detail::store_part<Arch>(detail::load_even<Arch>(xr + iw0 + 2 * u), out + u, hi - u);
+            u = hi;
+          }
+          for (; u < hi; ++u) out[u] = xr[iw0 + 2 * u];
+          for (u = hi; u < seg; ++u) out[u] = 0.f;
         } else {
           for (int64_t u = 0; u < seg; ++u) {
             const int64_t iw = iw0 + u * g.sw;

@@ -65,6 +65,31 @@ inline void store_part(xsimd::batch<float, Arch> v, float* d, int64_t cnt) noexc
   }
 }
 
+// Lane i of the index vector: 2i mod n (the even lanes of one vector, twice).
+struct EvenLanes {
+  static constexpr uint32_t get(unsigned i, unsigned n) { return (2 * i) % n; }
+};
+// True in the lower half.
+struct LowerHalf {
+  static constexpr bool get(unsigned i, unsigned n) { return i < n / 2; }
+};
+
+// Lanes 0, 2, 4, … of the 2·width floats at p (all of which must be readable).
+template <class Arch>
+xsimd::batch<float, Arch> load_even(const float* p) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr auto idx = xsimd::make_batch_constant<xsimd::batch<uint32_t, Arch>, EvenLanes>();
+  constexpr auto low = xsimd::make_batch_bool_constant<B, LowerHalf>();
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+  }
+#endif
+  const B a = xsimd::swizzle(B::load_unaligned(p), idx), b = xsimd::swizzle(B::load_unaligned(p + B::size), idx);
+  return xsimd::select(low, a, b);
+}
+
 }  // namespace kiln::simd::detail
 
 #undef KILN_PARTIAL_X86
