@@ -56,6 +56,7 @@ struct ConvGeo {
   int64_t C, H, W, kh, kw, sh = 1, sw = 1, dh = 1, dw = 1, ph = 0, pw = 0;
   int64_t OH() const { return (H + 2 * ph - (kh - 1) * dh - 1) / sh + 1; }
   int64_t OW() const { return (W + 2 * pw - (kw - 1) * dw - 1) / sw + 1; }
+  Im2col2d of(const float* x) const { return Im2col2d{x, C, H, W, OH(), OW(), kh, kw, sh, sw, dh, dw, ph, pw}; }
 };
 
 struct Case {
@@ -153,20 +154,17 @@ void check_case(const Case& c, uint32_t seed) {
   p.a = A.data();
   p.lda = lda;
   p.trans_a = c.conv ? false : c.ta;
-  Im2col2d col;
+  Im2col2d col, colb;
   if (c.conv) {
-    const ConvGeo& g = *c.conv;
-    col = Im2col2d{X.data(), g.C, g.H, g.W, g.OH(), g.OW(), g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
+    col = c.conv->of(X.data());
     p.a = nullptr;
     p.a_im2col = &col;
   }
   p.b = Bm.data();
   p.ldb = ldb_used;
   p.trans_b = c.tb;
-  Im2col2d colb;
   if (c.conv_b) {
-    const ConvGeo& g = *c.conv_b;
-    colb = Im2col2d{XB.data(), g.C, g.H, g.W, g.OH(), g.OW(), g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
+    colb = c.conv_b->of(XB.data());
     p.b = nullptr;
     p.im2col = &colb;
   }
