@@ -112,7 +112,11 @@ void add_concat(OpRegistry& r) {
       for (int64_t t = b; t < e; ++t) {
         const Part& q = part[t % k];
         const int64_t o = t / k;
-        if (q.row) std::memcpy(dst + o * out_row + q.col, q.src + o * q.row, q.row);
+        // An input its producer already wrote in place (the memory plan can
+        // put a concat input inside the output) is not copied onto itself.
+        char* to = dst + o * out_row + q.col;
+        const char* from = q.src + o * q.row;
+        if (q.row && to != from) std::memcpy(to, from, q.row);
       }
     });
   };

@@ -201,6 +201,98 @@ std::shared_ptr<Executor::Plan> Executor::make_plan(const Recording& rec) const 
     }
   }
 
+  // Concat in place: where a concatenation's inputs are contiguous runs of
+  // its output (everything before the axis has size 1, e.g. channels of one
+  // image), an input whose storage dies at the Concat is planned inside the
+  // output at its run's offset, so its producer writes it there and the
+  // Concat finds it in place (ops/concat_split.cpp skips that copy). Its
+  // group joins the output's, whose storage then lives from the first such
+  // input's step. Chains nest: DenseNet's concatenation of concatenations
+  // keeps each block's features in one buffer, each layer's output a prefix.
+  std::vector<int64_t> delta(nv, 0);  // byte offset inside the parent's storage
+  std::vector<char> concat_out(nv, 0);
+  for (size_t si = 0; si < steps_.size(); ++si) {
+    const Step& s = steps_[si];
+    if (s.node->op_type != "Concat" || !s.node->domain.empty() || s.outputs.empty() || s.outputs[0] < 0) continue;
+    const int o = s.outputs[0];
+    if (!internal(o) || find(o) != o || rec.alias_of[o] >= 0) continue;
+    const std::vector<int64_t>& shape = rec.shape[o];
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    int64_t axis = s.node->attr_int("axis", 0);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) continue;
+    bool outer_one = true;
+    for (int64_t d = 0; d < axis; ++d) outer_one = outer_one && shape[static_cast<size_t>(d)] == 1;
+    if (!outer_one) continue;
+    int64_t offset = 0;
+    std::vector<int> seen;
+    for (int x : s.inputs) {
+      if (x < 0) break;
+      // Recorded for step outputs and graph inputs; constants carry their own.
+      const ir::Value& xv = *graph_.values()[static_cast<size_t>(x)];
+      const int64_t bytes = static_cast<int64_t>(xv.constant ? xv.constant->nbytes() : rec.bytes[x]);
+      const bool once = std::count(s.inputs.begin(), s.inputs.end(), x) == 1;
+      if (once && internal(x) && find(x) == x && rec.alias_of[x] < 0 && !in_place[x] &&
+          last[x] == static_cast<int>(si) && rec.dtype[x] == rec.dtype[o]) {
+        parent[x] = o;
+        delta[x] = offset;
+        last[o] = std::max(last[o], last[x]);
+        concat_out[o] = 1;
+      }
+      offset += bytes;
+    }
+  }
+  // A member's byte offset from its group root's storage.
+  auto offset_in_group = [&](int v) {
+    int64_t d = 0;
+    while (parent[v] != v) {
+      d += delta[v];
+      v = parent[v];
+    }
+    return d;
+  };
+  // A Concat whose inputs all lie back to back inside one storage group
+  // already (DenseNet's per-layer concatenations of the features that the
+  // block's last Concat holds) is that stretch of the group: planned there,
+  // it finds every input in place and copies nothing.
+  std::vector<int> children(nv, 0);
+  for (size_t v = 0; v < nv; ++v)
+    if (parent[v] != static_cast<int>(v)) ++children[parent[v]];
+  for (const Step& s : steps_) {
+    if (s.node->op_type != "Concat" || !s.node->domain.empty() || s.outputs.empty() || s.outputs[0] < 0) continue;
+    const int o = s.outputs[0];
+    if (!internal(o) || find(o) != o || children[o] != 0 || concat_out[o] || rec.alias_of[o] >= 0) continue;
+    int root = -1;
+    int64_t start = -1, next = -1;
+    bool ok = !s.inputs.empty();
+    for (int x : s.inputs) {
+      if (x < 0 || rec.def_step[x] < 0 || find(x) == x) {
+        ok = false;
+        break;
+      }
+      const int r = find(x);
+      const int64_t at = offset_in_group(x);
+      if ((root >= 0 && r != root) || (next >= 0 && at != next)) {
+        ok = false;
+        break;
+      }
+      root = r;
+      if (start < 0) start = at;
+      next = at + static_cast<int64_t>(rec.bytes[x]);
+    }
+    if (!ok || next - start != static_cast<int64_t>(rec.bytes[o])) continue;
+    parent[o] = root;
+    delta[o] = start - offset_in_group(root);
+    last[root] = std::max(last[root], last[o]);
+    concat_out[o] = 1;
+  }
+  std::vector<int> first(nv, -1);
+  for (size_t v = 0; v < nv; ++v) {
+    if (rec.def_step[v] < 0) continue;
+    const int r = find(static_cast<int>(v));
+    first[r] = first[r] < 0 ? rec.def_step[v] : std::min(first[r], rec.def_step[v]);
+  }
+
   std::vector<BufferRequest> requests;
   std::vector<int> group_of_request;
   std::vector<int> request_of(nv, -1);
@@ -208,7 +300,7 @@ std::shared_ptr<Executor::Plan> Executor::make_plan(const Recording& rec) const 
     int r = static_cast<int>(v);
     if (find(r) != r || !internal(r)) continue;
     request_of[r] = static_cast<int>(requests.size());
-    requests.push_back({rec.bytes[r], rec.def_step[r], last[r]});
+    requests.push_back({rec.bytes[r], first[r], last[r]});
   }
   ArenaLayout layout = plan_arena(requests);
 
@@ -221,9 +313,12 @@ std::shared_ptr<Executor::Plan> Executor::make_plan(const Recording& rec) const 
     if (rec.alias_of[v] >= 0) continue;  // views allocate nothing
     int r = find(static_cast<int>(v));
     if (request_of[r] < 0) continue;
-    plan->offset[v] = static_cast<int64_t>(layout.offsets[request_of[r]]);
-    plan->capacity[v] = rec.bytes[r];
-    plan->zero[v] = in_place[v] ? 0 : 1;
+    const int64_t d = offset_in_group(static_cast<int>(v));
+    plan->offset[v] = static_cast<int64_t>(layout.offsets[request_of[r]]) + d;
+    plan->capacity[v] = v == static_cast<size_t>(r) ? rec.bytes[r] : rec.bytes[v];
+    // An in-place output, or a Concat whose inputs already sit in it, must
+    // not be filled when handed out.
+    plan->zero[v] = in_place[v] || concat_out[v] ? 0 : 1;
   }
   return plan;
 }
@@ -260,7 +355,15 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, std::vector
   } lease{plan.get(), plan ? plan->acquire() : nullptr};
 
   std::vector<Tensor> slots(nv);
-  for (size_t i = 0; i < graph_.inputs.size(); ++i) slots[graph_.inputs[i]->id] = inputs[i];
+  for (size_t i = 0; i < graph_.inputs.size(); ++i) {
+    const int id = graph_.inputs[i]->id;
+    slots[id] = inputs[i];
+    if (rec) {  // sizes for the plan's Concat offsets (graph inputs have no step)
+      rec->bytes[id] = inputs[i].nbytes();
+      rec->dtype[id] = inputs[i].dtype();
+      rec->shape[id] = inputs[i].shape();
+    }
+  }
 
   auto value_tensor = [&](int id) -> const Tensor* {
     const ir::Value* v = graph_.values()[id].get();
