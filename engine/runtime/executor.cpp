@@ -225,7 +225,6 @@ std::shared_ptr<Executor::Plan> Executor::make_plan(const Recording& rec) const 
     for (int64_t d = 0; d < axis; ++d) outer_one = outer_one && shape[static_cast<size_t>(d)] == 1;
     if (!outer_one) continue;
     int64_t offset = 0;
-    std::vector<int> seen;
     for (int x : s.inputs) {
       if (x < 0) break;
       // Recorded for step outputs and graph inputs; constants carry their own.
