@@ -211,19 +211,25 @@ std::shared_ptr<Executor::Plan> Executor::make_plan(const Recording& rec) const 
   // keeps each block's features in one buffer, each layer's output a prefix.
   std::vector<int64_t> delta(nv, 0);  // byte offset inside the parent's storage
   std::vector<char> concat_out(nv, 0);
-  for (size_t si = 0; si < steps_.size(); ++si) {
-    const Step& s = steps_[si];
-    if (s.node->op_type != "Concat" || !s.node->domain.empty() || s.outputs.empty() || s.outputs[0] < 0) continue;
+  // The output of a Concat step whose inputs lie back to back in it (every
+  // dim before the axis has size 1) and whose storage the arena holds; -1 if not.
+  auto flat_concat = [&](const Step& s) {
+    if (s.node->op_type != "Concat" || !s.node->domain.empty() || s.outputs.empty() || s.outputs[0] < 0) return -1;
     const int o = s.outputs[0];
-    if (!internal(o) || find(o) != o || rec.alias_of[o] >= 0) continue;
+    if (!internal(o) || find(o) != o || rec.alias_of[o] >= 0) return -1;
     const std::vector<int64_t>& shape = rec.shape[o];
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = s.node->attr_int("axis", 0);
     if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= rank) continue;
-    bool outer_one = true;
-    for (int64_t d = 0; d < axis; ++d) outer_one = outer_one && shape[static_cast<size_t>(d)] == 1;
-    if (!outer_one) continue;
+    if (axis < 0 || axis >= rank) return -1;
+    for (int64_t d = 0; d < axis; ++d)
+      if (shape[static_cast<size_t>(d)] != 1) return -1;
+    return o;
+  };
+  for (size_t si = 0; si < steps_.size(); ++si) {
+    const Step& s = steps_[si];
+    const int o = flat_concat(s);
+    if (o < 0) continue;
     int64_t offset = 0;
     for (int x : s.inputs) {
       if (x < 0) break;
@@ -258,9 +264,8 @@ std::shared_ptr<Executor::Plan> Executor::make_plan(const Recording& rec) const 
   for (size_t v = 0; v < nv; ++v)
     if (parent[v] != static_cast<int>(v)) ++children[parent[v]];
   for (const Step& s : steps_) {
-    if (s.node->op_type != "Concat" || !s.node->domain.empty() || s.outputs.empty() || s.outputs[0] < 0) continue;
-    const int o = s.outputs[0];
-    if (!internal(o) || find(o) != o || children[o] != 0 || concat_out[o] || rec.alias_of[o] >= 0) continue;
+    const int o = flat_concat(s);
+    if (o < 0 || children[o] != 0 || concat_out[o]) continue;
     int root = -1;
     int64_t start = -1, next = -1;
     bool ok = !s.inputs.empty();

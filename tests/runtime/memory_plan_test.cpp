@@ -299,6 +299,33 @@ TEST(MemoryPlan, ConcatInputsWrittenInPlaceGiveTheSameBits) {
   }
 }
 
+// Two Concats of the same inputs: along the channels (they are written in
+// place into it) and along the rows, where the inputs' bytes back to back
+// are not the output's layout — that one must copy, not be planned over
+// the first.
+TEST(MemoryPlan, AConcatAlongAnotherAxisIsNotAStretchOfTheChannelConcat) {
+  ModelBuilder b(13);
+  b.input("x", DType::Float32, {1, 4, 6, 6});
+  b.initializer("wa", random_f32({2, 4, 1, 1}, 81));
+  b.initializer("wb", random_f32({2, 4, 1, 1}, 82));
+  b.node("Conv", {"x", "wa"}, {"a"});
+  b.node("Conv", {"x", "wb"}, {"b"});
+  attr(b.node("Concat", {"a", "b"}, {"rows"}), "axis", int64_t{2});
+  b.node("Sigmoid", {"rows"}, {"y_rows"});
+  attr(b.node("Concat", {"a", "b"}, {"channels"}), "axis", int64_t{1});
+  b.node("Tanh", {"channels"}, {"y_channels"});
+  b.output("y_rows").output("y_channels");
+  const Tensor x = random_f32({1, 4, 6, 6}, 83);
+  SessionOptions heap_options;
+  heap_options.memory_plan = false;
+  const std::vector<Tensor> want = b.session(heap_options).run({x});
+  Session s = b.session();
+  for (int rep = 0; rep < 3; ++rep) {
+    const std::vector<Tensor> got = s.run({x});
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(same(got[k], want[k])) << "rep " << rep << " output " << k;
+  }
+}
+
 TEST(MemoryPlan, OffGivesTheSameResultsFromTheHeap) {
   Session planned = chain_session(false), heap = chain_session(false, 1, false);
   Tensor x = random_f32({2, 4, 8, 8}, 9);
