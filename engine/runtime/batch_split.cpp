@@ -145,10 +145,10 @@ class Analysis {
   // The graph's shape inference ran with the batch size unknown, so a value
   // computed with a shape read off the batch (a Reshape to [N, -1, H, W])
   // and everything after it lost its per-image sizes. They are recovered
-  // here, node by node, as the analysis passes them: a Reshape whose target
-  // is a tracked shape value by its own rule, every other node by its op's
-  // inference run again on the recovered input shapes (and on tracked shape
-  // values with fixed entries as constants).
+  // here, node by node, as the analysis passes them, by running the op's
+  // inference again for one image: batched inputs with a first size of 1,
+  // tracked shape values as constants with the batch size 1. The outputs'
+  // first size goes back to free.
   void refine_shapes(const ir::Node& n) {
     auto per_image_known = [&](const ir::Value* v) {
       const ir::Shape& s = shapes_[v->id];
@@ -157,30 +157,6 @@ class Analysis {
     bool needed = false;
     for (const ir::Value* v : n.outputs) needed = needed || (v && !per_image_known(v));
     if (!needed) return;
-    if (n.op_type == "Reshape" && n.domain.empty() && n.has_output(0)) {
-      ShapeValue target;
-      const ir::Value* x = n.inputs[0];
-      if (!ints_of(n.inputs[1], &target) || !per_image_known(x)) return;
-      int64_t per_image = 1, fixed = 1, infer_at = -1;
-      for (size_t d = 1; d < shapes_[x->id].rank(); ++d) per_image = saturating_mul(per_image, shapes_[x->id].dims[d]);
-      std::vector<int64_t> dims{-1};
-      for (size_t d = 1; d < target.entries.size(); ++d) {
-        int64_t e = target.entries[d];
-        if (e == 0 && n.attr_int("allowzero", 0) == 0)
-          e = d < shapes_[x->id].rank() ? shapes_[x->id].dims[d] : -2;
-        if (e == -1 && infer_at < 0) infer_at = static_cast<int64_t>(d);
-        else if (e < 0) return;
-        else fixed = saturating_mul(fixed, e);
-        dims.push_back(e);
-      }
-      if (infer_at >= 0) {
-        if (fixed <= 0 || fixed == kSaturated || per_image == kSaturated || per_image % fixed != 0) return;
-        dims[static_cast<size_t>(infer_at)] = per_image / fixed;
-      }
-      if (target.entries.empty() || target.entries[0] != kBatchEntry) return;  // other first sizes: the graph's shape
-      shapes_[n.outputs[0]->id] = ir::Shape::of(std::move(dims));
-      return;
-    }
     const ops::OpSchema* schema = ops::OpRegistry::instance().find(n.domain, n.op_type, n.opset);
     if (!schema || !schema->infer) return;
     std::vector<ops::ValueInfo> in = input_infos(n);
@@ -188,33 +164,50 @@ class Analysis {
       const ir::Value* v = n.inputs[i];
       if (!v) continue;
       in[i].shape = shapes_[v->id];
-      if (tracked_[v->id] && all_fixed(shape_values_[v->id])) {
-        const ShapeValue& sv = shape_values_[v->id];
-        std::vector<int64_t> dims;
-        if (sv.rank == 1) dims.push_back(static_cast<int64_t>(sv.entries.size()));
-        auto t = std::make_unique<Tensor>(Tensor::uninitialized(DType::Int64, dims));
-        std::copy(sv.entries.begin(), sv.entries.end(), t->data_as<int64_t>());
-        in[i].constant = t.get();
-        folded_.push_back(std::move(t));
-      }
+      if (batched(v) && in[i].shape.known && in[i].shape.rank() > 0) in[i].shape.dims[0] = 1;
+      if (!tracked_[v->id]) continue;
+      ShapeValue one = shape_values_[v->id];
+      for (int64_t& e : one.entries)
+        if (e == kBatchEntry) e = 1;
+      if (!all_fixed(one)) continue;
+      std::vector<int64_t> dims;
+      if (one.rank == 1) dims.push_back(static_cast<int64_t>(one.entries.size()));
+      auto t = std::make_unique<Tensor>(Tensor::uninitialized(DType::Int64, dims));
+      std::copy(one.entries.begin(), one.entries.end(), t->data_as<int64_t>());
+      in[i].constant = t.get();
+      folded_.push_back(std::move(t));
     }
     try {
       ops::InferContext ctx(n, std::move(in), n.outputs.size());
       schema->infer(ctx);
-      for (size_t i = 0; i < n.outputs.size(); ++i)
-        if (n.outputs[i] && !per_image_known(n.outputs[i]) && ctx.outputs()[i].shape.known)
-          shapes_[n.outputs[i]->id] = ctx.outputs()[i].shape;
+      for (size_t i = 0; i < n.outputs.size(); ++i) {
+        ir::Shape out = ctx.outputs()[i].shape;
+        if (!n.outputs[i] || per_image_known(n.outputs[i]) || !out.known || out.rank() == 0) continue;
+        out.dims[0] = -1;
+        shapes_[n.outputs[i]->id] = std::move(out);
+      }
     } catch (const std::exception&) {
       // Keep the graph's shape: the run reports what is wrong.
     }
   }
 
-  // The constant int64 values of input i, or false.
+  // The entries of a constant int64/int32 tensor of rank <= 1, or false.
+  static bool constant_entries(const ir::Value* v, ShapeValue* out) {
+    if (!v || !v->constant || v->constant->rank() > 1) return false;
+    const Tensor& t = *v->constant;
+    out->rank = static_cast<int>(t.rank());
+    out->entries.clear();
+    if (t.dtype() == DType::Int64) out->entries.assign(t.data_as<int64_t>(), t.data_as<int64_t>() + t.numel());
+    else if (t.dtype() == DType::Int32) out->entries.assign(t.data_as<int32_t>(), t.data_as<int32_t>() + t.numel());
+    else return false;
+    return true;
+  }
+
+  // The constant values of input i, or false.
   static bool const_ints(const ir::Node& n, size_t i, std::vector<int64_t>* out) {
-    if (!n.has_input(i) || !n.inputs[i]->constant) return false;
-    const Tensor& t = *n.inputs[i]->constant;
-    if (t.dtype() != DType::Int64) return false;
-    out->assign(t.data_as<int64_t>(), t.data_as<int64_t>() + t.numel());
+    ShapeValue v;
+    if (!n.has_input(i) || !constant_entries(n.inputs[i], &v)) return false;
+    *out = std::move(v.entries);
     return true;
   }
 
@@ -240,19 +233,11 @@ class Analysis {
   // The entries of a constant int64/int32 tensor of rank <= 1, or of a
   // tracked shape value; false for anything else.
   bool ints_of(const ir::Value* v, ShapeValue* out) const {
-    if (!v) return false;
-    if (tracked_[v->id]) {
+    if (v && tracked_[v->id]) {
       *out = shape_values_[v->id];
       return true;
     }
-    if (!v->constant || v->constant->rank() > 1) return false;
-    const Tensor& t = *v->constant;
-    out->rank = static_cast<int>(t.rank());
-    out->entries.clear();
-    if (t.dtype() == DType::Int64) out->entries.assign(t.data_as<int64_t>(), t.data_as<int64_t>() + t.numel());
-    else if (t.dtype() == DType::Int32) out->entries.assign(t.data_as<int32_t>(), t.data_as<int32_t>() + t.numel());
-    else return false;
-    return true;
+    return constant_entries(v, out);
   }
 
   static bool all_fixed(const ShapeValue& v) { return std::all_of(v.entries.begin(), v.entries.end(), fixed_entry); }
