@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/tensor_stats.h"
 #include "ops/shape_ops_internal.h"
 
 namespace kiln::ops {
@@ -43,13 +44,18 @@ int64_t known_length(const InferContext& ctx, size_t i) {
 
 ir::Shape unknown_dims(size_t rank) { return ir::Shape::of(std::vector<int64_t>(rank, -1)); }
 
-void set_view_output(ComputeContext& ctx, size_t out, size_t in, std::vector<int64_t> shape) {
+void set_view_output(ComputeContext& ctx, size_t out, size_t in, std::vector<int64_t> shape,
+                     std::optional<int64_t> element_offset) {
   const Tensor& x = ctx.input(in);
   const ir::Node& n = ctx.node();
   bool must_copy = (n.has_input(in) && n.inputs[in]->constant) || (n.has_output(out) && n.outputs[out]->is_graph_output);
   if (must_copy) {
     Tensor& y = ctx.allocate_output(out, x.dtype(), std::move(shape));
-    if (x.nbytes()) std::memcpy(y.data(), x.data(), x.nbytes());
+    const size_t es = dtype_size(x.dtype());
+    const int64_t from = element_offset.value_or(0) * static_cast<int64_t>(es);
+    if (y.nbytes()) std::memcpy(y.data(), static_cast<const char*>(x.data()) + from, y.nbytes());
+  } else if (element_offset) {
+    ctx.set_output(out, detail::subview(x, *element_offset, std::move(shape)));
   } else {
     ctx.set_output(out, x.reshaped(std::move(shape)));
   }

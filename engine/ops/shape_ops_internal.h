@@ -31,10 +31,12 @@ std::vector<int64_t> input_ints(const ComputeContext& ctx, size_t i, const char*
 int64_t known_length(const InferContext& ctx, size_t i);
 // Shape with `rank` unknown dims.
 ir::Shape unknown_dims(size_t rank);
-// Output i is the input tensor `t` with another shape: a view sharing storage,
-// except when the data is a constant of the graph or leaves the graph (a
-// caller must never be able to write into the session's constants).
-void set_view_output(ComputeContext& ctx, size_t out, size_t in, std::vector<int64_t> shape);
+// Output `out` is input `in` with another shape (same element count) — or,
+// given `element_offset`, the contiguous run of it starting there (a Slice): a view sharing storage, except when
+// the data is a constant of the graph or leaves the graph (a caller must
+// never be able to write into the session's constants); then a copy.
+void set_view_output(ComputeContext& ctx, size_t out, size_t in, std::vector<int64_t> shape,
+                     std::optional<int64_t> element_offset = std::nullopt);
 // Normalizes a list of axes for `rank`; errors on a repeated axis.
 std::vector<int64_t> normalize_axes(const ir::Node& node, std::vector<int64_t> axes, int64_t rank, const char* what,
                                     bool allow_repeat = false);

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <limits>
 
-#include "core/tensor_stats.h"
 #include "kernels/reference/copy.h"
 #include "ops/shape_ops_internal.h"
 
@@ -145,8 +144,7 @@ void add_slice(OpRegistry& r) {
       strides[a] = sl.count > 1 ? strides[a] * sl.step : 0;
     }
     // A contiguous run of the input (e.g. a channel range of one image)
-    // becomes a view of it, as Reshape's output does, unless the input is a
-    // model constant or the output a graph output (see set_view_output).
+    // becomes a view of it, as Reshape's output does (set_view_output).
     bool contiguous = true;
     int64_t expected = 1;
     for (size_t d = out.size(); d-- > 0 && contiguous;) {
@@ -154,9 +152,8 @@ void add_slice(OpRegistry& r) {
       contiguous = strides[d] == expected;
       expected *= out[d];
     }
-    const bool must_copy = (n.has_input(0) && n.inputs[0]->constant) || (n.has_output(0) && n.outputs[0]->is_graph_output);
-    if (contiguous && !must_copy && dtype_size(x.dtype()) > 0 && checked_numel(out) > 0) {
-      ctx.set_output(0, detail::subview(x, offset, out));
+    if (contiguous && dtype_size(x.dtype()) > 0 && checked_numel(out) > 0) {
+      set_view_output(ctx, 0, 0, out, offset);
       return;
     }
     Tensor& y = ctx.allocate_output(0, x.dtype(), out);
