@@ -35,9 +35,10 @@ void copy_strided(const void* src_v, void* dst_v, size_t elem, const std::vector
   // (dst is dense, so it always does): a transpose that moves whole planes
   // (ShuffleNet's channel shuffle) then copies planes, not rows; dims of one
   // element go away.
-  std::vector<int64_t> out_shape, strides;
-  out_shape.reserve(shape_in.size());
-  strides.reserve(shape_in.size());
+  // Per-thread buffers that grow once: no allocation per call.
+  thread_local std::vector<int64_t> out_shape, strides, idx;
+  out_shape.clear();
+  strides.clear();
   for (size_t d = 0; d < shape_in.size(); ++d) {
     if (shape_in[d] == 1) continue;
     if (!out_shape.empty() && strides.back() == strides_in[d] * shape_in[d]) {
@@ -58,7 +59,7 @@ void copy_strided(const void* src_v, void* dst_v, size_t elem, const std::vector
     return;
   }
   const int64_t inner = out_shape[r - 1], inner_stride = strides[r - 1];
-  std::vector<int64_t> idx(r - 1, 0);  // odometer over the outer dims
+  idx.assign(r - 1, 0);  // odometer over the outer dims
   int64_t src_pos = offset;
   while (true) {
     copy_row(src + src_pos * static_cast<int64_t>(elem), dst, elem, inner, inner_stride);
