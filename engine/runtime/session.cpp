@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "core/tensor_stats.h"
 #include "ir/graph.h"
 #include "kiln/kiln.h"
 #include "onnx/loader.h"
@@ -99,8 +100,7 @@ class SessionImpl {
     auto image = [&](const Tensor& t, int64_t i) {
       std::vector<int64_t> shape = t.shape();
       shape[0] = 1;
-      const size_t bytes = t.nbytes() / static_cast<size_t>(images);
-      return Tensor::wrap(t.dtype(), std::move(shape), const_cast<char*>(static_cast<const char*>(t.data())) + i * bytes);
+      return detail::subview(t, i * (t.numel() / images), std::move(shape));
     };
     std::vector<std::vector<Tensor>> per(static_cast<size_t>(images));
     auto run_one = [&](int64_t i) {
