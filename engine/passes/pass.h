@@ -46,6 +46,7 @@ bool remove_identities(PassContext& ctx);
 bool fold_batchnorm_into_conv(PassContext& ctx);
 bool fold_batchnorm_into_gemm(PassContext& ctx);
 bool fold_batchnorm_into_following(PassContext& ctx);
+bool pool_before_pointwise_conv(PassContext& ctx);
 bool fuse_residual_adds(PassContext& ctx);
 bool fuse_activations(PassContext& ctx);
 

@@ -49,7 +49,7 @@ FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
   // computed by Constant/shape arithmetic become foldable.
   using Pass = bool (*)(PassContext&);
   const Pass passes[] = {fold_constants, remove_identities, fold_batchnorm_into_conv, fold_batchnorm_into_gemm,
-                         fold_batchnorm_into_following,
+                         fold_batchnorm_into_following, pool_before_pointwise_conv,
                          fuse_residual_adds, fuse_activations};
   for (int round = 0; round < 100; ++round) {
     bool changed = false;

@@ -1,14 +1,33 @@
-// Identity and inference-mode Dropout pass their input through: readers of
-// the output read the input instead and the node goes away.
+// Identity, inference-mode Dropout and a Pad that adds nothing (every pad
+// 0; PyTorch exports one in front of some average pools) pass their input
+// through: readers of the output read the input instead and the node goes
+// away.
 #include "passes/pass.h"
 
 namespace kiln::passes {
 
 namespace {
 
+// Pad whose pads are all zero, whatever its mode and axes.
+bool pads_nothing(const ir::Node& n) {
+  if (n.opset > 0 && n.opset < 11) {
+    if (!n.has_attr("pads")) return false;
+    for (int64_t p : n.attr_ints("pads"))
+      if (p != 0) return false;
+    return true;
+  }
+  if (!n.has_input(1) || !n.inputs[1]->constant) return false;
+  const Tensor& pads = *n.inputs[1]->constant;
+  if (pads.dtype() != DType::Int64) return false;
+  for (int64_t i = 0; i < pads.numel(); ++i)
+    if (pads.data_as<int64_t>()[i] != 0) return false;
+  return true;
+}
+
 bool is_passthrough(const ir::Node& n, std::string* why_not) {
   if (!n.domain.empty()) return false;
   if (n.op_type == "Identity") return true;
+  if (n.op_type == "Pad") return pads_nothing(n);
   if (n.op_type != "Dropout") return false;
   if (n.has_output(1) && !n.outputs[1]->consumers.empty()) {
     *why_not = "its mask output is used";
@@ -57,7 +76,10 @@ bool remove_identities(PassContext& ctx) {
     } else {
       ctx.graph.replace_uses(out, in);
     }
-    ctx.decide(*n, "removed", n->op_type == "Identity" ? "identity" : "dropout is the identity at inference");
+    ctx.decide(*n, "removed",
+               n->op_type == "Identity" ? "identity"
+               : n->op_type == "Pad"    ? "every pad is 0"
+                                        : "dropout is the identity at inference");
     ctx.graph.remove_node(n);
     return true;
   });
