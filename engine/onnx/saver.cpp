@@ -104,10 +104,40 @@ class Writer {
     size_t residual = static_cast<size_t>(n.attr_int(ops::kResidualAttr, 0));
     std::string activation = n.attr_string(ops::kActivationAttr, "");
 
+    // An input map (ops/fused.h) is written as the BatchNormalization it came
+    // from, in its own terms: scale, shift, mean 0, variance 1, epsilon 0
+    // (s·x + t exactly as kiln runs it), then the Relu.
+    const std::string map = fused ? n.attr_string(ops::kPrologueAttr, "") : "";
+    const size_t inputs_end = map.empty() ? n.inputs.size() : std::min<size_t>(n.inputs.size(), 4);
     std::vector<std::string> ins;
-    for (size_t i = 0; i < n.inputs.size(); ++i)
+    for (size_t i = 0; i < inputs_end; ++i)
       if (!(fused && residual && i == residual)) ins.push_back(name_of(n.inputs[i]));
     while (!ins.empty() && ins.back().empty()) ins.pop_back();
+    if (!map.empty()) {
+      if (n.inputs.size() < 6 || !n.inputs[4] || !n.inputs[5] || ins.empty())
+        throw Error(n.describe() + ": its input map has no scale and shift");
+      const int64_t c = n.inputs[4]->shape.known && n.inputs[4]->shape.rank() == 1 ? n.inputs[4]->shape.dims[0] : -1;
+      if (c < 0) throw Error(n.describe() + ": its input map's channel count is not known");
+      auto filled = [&](const std::string& hint, float v) {
+        Tensor t(DType::Float32, {c});
+        for (int64_t i = 0; i < c; ++i) t.data_as<float>()[i] = v;
+        std::string name = fresh(hint);
+        tensor_to_proto(t, name, model_.mutable_graph()->add_initializer());
+        return name;
+      };
+      const std::string mapped = fresh(n.name + ".input_map");
+      const std::string bn_out = map == "Relu" ? fresh(n.name + ".input_affine") : mapped;
+      auto* bn = add_node("BatchNormalization", n.name + ".input_bn",
+                          {ins[0], name_of(n.inputs[4]), name_of(n.inputs[5]), filled(n.name + ".input_mean", 0.f),
+                           filled(n.name + ".input_var", 1.f)},
+                          {bn_out});
+      ir::Attribute eps;
+      eps.kind = ir::Attribute::Kind::Float;
+      eps.f = 0.f;
+      write_attribute("epsilon", eps, bn);
+      if (map == "Relu") add_node("Relu", n.name + ".input_relu", {bn_out}, {mapped});
+      ins[0] = mapped;
+    }
     std::vector<std::string> outs;
     for (const ir::Value* v : n.outputs) outs.push_back(name_of(v));
     std::string final_out = outs.empty() ? "" : outs[0];

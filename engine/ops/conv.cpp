@@ -28,6 +28,7 @@
 
 #include "kernels/reference/conv.h"
 #include "kernels/reference/conv_transpose.h"
+#include "kernels/simd/affine_act.h"
 #include "kernels/simd/gemm_driver.h"
 #include "ops/conv_depthwise.h"
 #include "ops/conv_small_c.h"
@@ -390,8 +391,20 @@ const WinogradWeights* winograd_of(const ComputeContext& ctx, const Tensor& w) {
   return st && st->w_shape == w.shape() ? st->winograd.get() : nullptr;
 }
 
+// The convolution is one conv_sgemm reads X for as a plain row-major B (a
+// 1×1, stride 1, unpadded convolution whose weights were packed for Y = W·X),
+// so that an input map can be applied as B is packed.
+bool map_in_packing(const ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& w) {
+  if (s.kernel.size() != 2 || !sgemm_conv_eligible(s, false) || small_c_of(ctx, w)) return false;
+  for (size_t i = 0; i < 2; ++i)
+    if (s.kernel[i] != 1 || s.strides[i] != 1 || s.pads_begin[i] != 0 || s.out_spatial[i] != s.in_spatial[i])
+      return false;
+  const PackedConvState* st = packed_state(ctx, w);
+  return st && !st->transposed;
+}
+
 void conv_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Tensor& x, const Tensor& w,
-                const Tensor* b, Tensor& y) {
+                const Tensor* b, Tensor& y, const ComputeContext::InputMap* map = nullptr) {
   const int64_t G = s.group, Cg = s.in_channels / G, Mg = s.out_channels / G;
   const Spatial2d d = spatial2d(s);
   const int64_t isp = d.H * d.W, osp = d.OH * d.OW, K = Cg * d.kh * d.kw;
@@ -429,6 +442,11 @@ void conv_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s, const Ten
         if (pointwise) {
           p.b = xg;
           p.ldb = isp;
+          if (map) {
+            p.b_scale = map->scale + g * Cg;
+            p.b_shift = map->shift + g * Cg;
+            p.b_relu = map->relu;
+          }
         } else {
           p.im2col = &col;
         }
@@ -493,19 +511,9 @@ void conv_transpose_sgemm(ComputeContext& ctx, const kernels::ref::ConvShape& s,
   ctx.set_kernel(simd::gemm_kernel_name("convtranspose_sgemm_col2im"));
 }
 
-void compute_conv(ComputeContext& ctx, bool transpose) {
-  const Tensor& x = ctx.input(0);
-  const Tensor& w = ctx.input(1);
-  const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
-    ctx.fail("X has dtype " + dtype_name(x.dtype()) + "; kiln supports float32, float64 here");
-  if (w.dtype() != x.dtype() || (b && b->dtype() != x.dtype()))
-    ctx.fail("X, W and B must share one dtype; got " + dtype_name(x.dtype()) + ", " + dtype_name(w.dtype()) +
-             (b ? ", " + dtype_name(b->dtype()) : std::string()));
-  ir::Shape bs = b ? known(b->shape()) : ir::Shape::unknown();
-  Geometry g = resolve(ctx.node(), transpose, known(x.shape()), known(w.shape()), b ? &bs : nullptr);
-  Tensor& y = ctx.allocate_output(0, x.dtype(), g.out.dims);
-  if (y.numel() == 0) return;
+// The kernels, fastest first, for X (float32 or float64) into the allocated y.
+void run_conv(ComputeContext& ctx, bool transpose, const Geometry& g, const Tensor& x, const Tensor& w,
+              const Tensor* b, Tensor& y) {
   // Depthwise float32: the direct SIMD kernel (ops/conv_depthwise.cpp) when it covers the geometry.
   if (!transpose && x.dtype() == DType::Float32 && run_depthwise_f32(ctx, g.conv, x, w, b, y)) return;
   // Few input channels (C <= 4) where that rule picks the direct kernel (ops/conv_small_c.cpp).
@@ -521,6 +529,46 @@ void compute_conv(ComputeContext& ctx, bool transpose) {
     else conv_sgemm(ctx, g.conv, x, w, b, y);
   } else if (x.dtype() == DType::Float32) run_kernel<float>(transpose, g.conv, x, w, b, y);
   else run_kernel<double>(transpose, g.conv, x, w, b, y);
+}
+
+// X mapped by a fused input map (ComputeContext::InputMap), per channel.
+thread_local simd::ThreadScratch t_mapped;
+
+void compute_conv(ComputeContext& ctx, bool transpose) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
+    ctx.fail("X has dtype " + dtype_name(x.dtype()) + "; kiln supports float32, float64 here");
+  if (w.dtype() != x.dtype() || (b && b->dtype() != x.dtype()))
+    ctx.fail("X, W and B must share one dtype; got " + dtype_name(x.dtype()) + ", " + dtype_name(w.dtype()) +
+             (b ? ", " + dtype_name(b->dtype()) : std::string()));
+  ir::Shape bs = b ? known(b->shape()) : ir::Shape::unknown();
+  Geometry g = resolve(ctx.node(), transpose, known(x.shape()), known(w.shape()), b ? &bs : nullptr);
+  Tensor& y = ctx.allocate_output(0, x.dtype(), g.out.dims);
+  if (y.numel() == 0) return;
+  const ComputeContext::InputMap* map = ctx.input_map();
+  if (!map) return run_conv(ctx, transpose, g, x, w, b, y);
+  if (transpose || x.dtype() != DType::Float32) ctx.fail("an input map needs a float32 Conv");
+  if (map_in_packing(ctx, g.conv, w)) return conv_sgemm(ctx, g.conv, x, w, b, y, map);
+  // Every other kernel reads X as it is: map it into scratch first, one
+  // (image, channel) plane per task.
+  const simd::ScratchLease mapped(t_mapped, x.numel());
+  const int64_t C = g.conv.in_channels, planes = g.conv.batch * C, plane = planes ? x.numel() / planes : 0;
+  auto affine = simd::dispatch(simd::affine_act_f32{});
+  const float* xp = x.data_as<float>();
+  float* mp = mapped.data();
+  runtime::parallel_for(planes, std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(plane, 1)),
+                        [&](int64_t q0, int64_t q1) {
+                          for (int64_t q = q0; q < q1; ++q) {
+                            simd::AffineActParams a;
+                            a.s = map->scale[q % C];
+                            a.t = map->shift[q % C];
+                            a.act.kind = map->relu ? simd::Act::Relu : simd::Act::None;
+                            affine(a, xp + q * plane, nullptr, mp + q * plane, plane);
+                          }
+                        });
+  run_conv(ctx, transpose, g, Tensor::wrap(DType::Float32, x.shape(), mp), w, b, y);
 }
 
 void add_conv_schema(OpRegistry& r, const char* name, bool transpose) {

@@ -26,7 +26,7 @@ bool gemm_fused_epilogue(const ComputeContext& ctx, const std::vector<int64_t>& 
 }
 
 bool gemv_eligible(const simd::SgemmProblem& p) {
-  if (p.K < 1 || p.im2col || p.a_im2col || p.trans_c) return false;
+  if (p.K < 1 || p.im2col || p.a_im2col || p.trans_c || p.b_scale) return false;
   if (p.M == 1 && p.packed_b) return true;
   return p.N == 1 && p.packed_a && p.ldc == 1 && (!p.ep.residual || p.ep.ld_residual == 1);
 }

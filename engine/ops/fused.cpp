@@ -133,7 +133,8 @@ void register_fused(OpRegistry& r, const std::string& base) {
   s.since_version = 1;
   s.until_version = 1000;
   s.min_inputs = 1;
-  s.max_inputs = residual_index + 1;
+  // The residual's place, then (Conv only) the input map's scale and shift.
+  s.max_inputs = residual_index + (base == "Conv" ? 3 : 1);
   s.min_outputs = 1;
   s.max_outputs = 1;
   auto base_schema = [base](const ir::Node& n) {
@@ -142,16 +143,33 @@ void register_fused(OpRegistry& r, const std::string& base) {
     return b;
   };
   auto residual_of = [](const ir::Node& n) { return static_cast<size_t>(n.attr_int(kResidualAttr, 0)); };
-  s.infer = [base_schema, residual_of](InferContext& ctx) {
+  // The base op's own inputs come before the residual's place.
+  const size_t base_inputs = static_cast<size_t>(residual_index);
+  s.infer = [base_schema, residual_of, base_inputs](InferContext& ctx) {
     const ir::Node& n = ctx.node();
     size_t res = residual_of(n);
     std::vector<ValueInfo> in;
-    for (size_t i = 0; i < ctx.num_inputs(); ++i)
-      if (i != res || res == 0) in.push_back(ctx.has_input(i) ? ctx.input(i) : ValueInfo{});
+    for (size_t i = 0; i < ctx.num_inputs() && i < base_inputs; ++i)
+      in.push_back(ctx.has_input(i) ? ctx.input(i) : ValueInfo{});
     while (!in.empty() && in.back().dtype == DType::Undefined) in.pop_back();
     InferContext inner(n, std::move(in), ctx.num_outputs());
     base_schema(n)->infer(inner);
     FusedEpilogue::of(n);  // validates the activation name
+    if (n.has_attr(kPrologueAttr)) {
+      const std::string m = n.attr_string(kPrologueAttr, "");
+      if (m != "None" && m != "Relu") ctx.fail("unknown input map activation '" + m + "'");
+      const size_t c = ctx.has_input(0) && ctx.input(0).shape.known && ctx.input(0).shape.rank() >= 2
+                           ? static_cast<size_t>(1) : static_cast<size_t>(0);
+      for (size_t i = base_inputs + 1; i <= base_inputs + 2; ++i) {
+        if (!ctx.has_input(i) || ctx.input(i).dtype != DType::Float32 || !ctx.input(i).shape.known ||
+            ctx.input(i).shape.rank() != 1)
+          ctx.fail("input map needs float32 [C] scale and shift at inputs " + std::to_string(base_inputs + 1) +
+                   " and " + std::to_string(base_inputs + 2));
+        const int64_t ch = c ? ctx.input(0).shape.dims[1] : -1, len = ctx.input(i).shape.dims[0];
+        if (ch >= 0 && len >= 0 && ch != len)
+          ctx.fail("input map has " + std::to_string(len) + " channels; X has " + std::to_string(ch));
+      }
+    }
     const ValueInfo& y = inner.outputs()[0];
     if (res) {
       const ValueInfo& z = ctx.input(res);
@@ -161,16 +179,29 @@ void register_fused(OpRegistry& r, const std::string& base) {
     }
     ctx.set_output(0, y.dtype, y.shape);
   };
-  s.compute = [base_schema, residual_of](ComputeContext& ctx) {
+  s.compute = [base_schema, residual_of, base_inputs](ComputeContext& ctx) {
     const ir::Node& n = ctx.node();
     size_t res = residual_of(n);
     std::vector<const Tensor*> in;
-    for (size_t i = 0; i < ctx.num_inputs(); ++i)
-      if (i != res || res == 0) in.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
+    for (size_t i = 0; i < ctx.num_inputs() && i < base_inputs; ++i)
+      in.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
     std::vector<Tensor> out(ctx.num_outputs());
     ComputeContext inner(n, std::move(in), out, ctx.threads(), ctx.state());
     inner.set_max_output_elements(ctx.max_output_elements());
     if (res) inner.set_residual(&ctx.input(res));
+    ComputeContext::InputMap map;
+    if (n.has_attr(kPrologueAttr)) {
+      const Tensor &scale = ctx.input(base_inputs + 1), &shift = ctx.input(base_inputs + 2);
+      const Tensor& x = ctx.input(0);
+      if (scale.dtype() != DType::Float32 || shift.dtype() != DType::Float32 || x.dtype() != DType::Float32 ||
+          x.rank() < 2 || scale.numel() != x.shape()[1] || shift.numel() != x.shape()[1])
+        ctx.fail("the input map needs float32 X and float32 scale and shift of X's " +
+                 std::to_string(x.rank() < 2 ? 0 : x.shape()[1]) + " channels");
+      map.scale = scale.data_as<float>();
+      map.shift = shift.data_as<float>();
+      map.relu = n.attr_string(kPrologueAttr, "") == "Relu";
+      inner.set_input_map(&map);
+    }
     base_schema(n)->compute(inner);
     ctx.set_kernel(inner.kernel());
     Tensor& y = out[0];
@@ -218,14 +249,13 @@ void register_fused(OpRegistry& r, const std::string& base) {
     });
     ctx.set_output(0, std::move(y));
   };
-  s.prepare = [base_schema, residual_of](const InferContext& ctx) -> std::shared_ptr<const OpState> {
+  s.prepare = [base_schema, base_inputs](const InferContext& ctx) -> std::shared_ptr<const OpState> {
     const ir::Node& n = ctx.node();
     const OpSchema* b = base_schema(n);
     if (!b->prepare) return nullptr;
-    size_t res = residual_of(n);
     std::vector<ValueInfo> in;
-    for (size_t i = 0; i < ctx.num_inputs(); ++i)
-      if (i != res || res == 0) in.push_back(ctx.has_input(i) ? ctx.input(i) : ValueInfo{});
+    for (size_t i = 0; i < ctx.num_inputs() && i < base_inputs; ++i)
+      in.push_back(ctx.has_input(i) ? ctx.input(i) : ValueInfo{});
     InferContext inner(n, std::move(in), ctx.num_outputs());
     return b->prepare(inner);
   };

@@ -11,6 +11,16 @@
 //   kiln.activation_alpha, kiln.activation_beta   floats (Clip: min, max;
 //                          LeakyRelu: alpha; HardSigmoid: alpha, beta)
 //   kiln.residual          int: index of the residual input (0 for none)
+//
+// A FusedConv may also map its input before the convolution (a standalone
+// inference BatchNormalization, optionally with its Relu, folded in front of
+// a 1×1 convolution, which BN cannot fold into through the Relu):
+//
+//   y = act(conv(pact(fma(x, scale[c], shift[c])), …) + z)
+//
+//   kiln.prologue          string: "None" or "Relu" (pact); absent for no map.
+//                          scale and shift are the two inputs after the
+//                          residual's place (float32 [C]).
 #pragma once
 
 #include <string>
@@ -26,6 +36,7 @@ inline constexpr const char* kActivationAttr = "kiln.activation";
 inline constexpr const char* kActivationAlphaAttr = "kiln.activation_alpha";
 inline constexpr const char* kActivationBetaAttr = "kiln.activation_beta";
 inline constexpr const char* kResidualAttr = "kiln.residual";
+inline constexpr const char* kPrologueAttr = "kiln.prologue";
 
 // Base ops that accept an epilogue, and their inputs count bound (the
 // residual input goes right after the base op's last possible input).

@@ -99,6 +99,16 @@ class ComputeContext {
   const Tensor* residual() const { return residual_; }
   void mark_epilogue_applied() { epilogue_applied_ = true; }
   bool epilogue_applied() const { return epilogue_applied_; }
+  // A fused input map (ops/fused.h, kiln.prologue): input 0 is to be read
+  // as act(fma(x, scale[c], shift[c])) per channel c, act None or Relu. Only
+  // Conv takes one; it applies it itself, always.
+  struct InputMap {
+    const float* scale = nullptr;
+    const float* shift = nullptr;
+    bool relu = false;
+  };
+  void set_input_map(const InputMap* m) { input_map_ = m; }
+  const InputMap* input_map() const { return input_map_; }
 
   const ir::Node& node() const { return node_; }
   size_t num_inputs() const { return inputs_.size(); }
@@ -139,6 +149,7 @@ class ComputeContext {
   const char* kernel_ = "reference";
   const Tensor* residual_ = nullptr;
   bool epilogue_applied_ = false;
+  const InputMap* input_map_ = nullptr;
   uint64_t max_output_elements_ = UINT64_MAX;
 };
 

@@ -4,6 +4,8 @@
 // dims the fused kernel checks at run time), the Conv's
 // output no other reader, and the Conv no activation yet (act(conv) + z is
 // not act(conv + z)). A following activation then fuses on top.
+#include <algorithm>
+
 #include "passes/fusion_util.h"
 
 namespace kiln::passes {
@@ -38,8 +40,8 @@ bool try_fuse(PassContext& ctx, ir::Node* add) {
     else if (z == x) why = "both operands are the Conv output";
     else {
       make_fused(*p);
-      p->inputs.resize(3, nullptr);
-      p->inputs.push_back(z);
+      p->inputs.resize(std::max<size_t>(p->inputs.size(), 4), nullptr);  // an input map's scale, shift stay
+      p->inputs[3] = z;
       set_attr(*p, ops::kResidualAttr, int64_t{3});
       p->outputs[0] = add->outputs[0];
       ctx.decide(*add, "fused into Conv '" + p->name + "'", "residual add applied in its epilogue");

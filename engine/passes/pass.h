@@ -49,6 +49,7 @@ bool fold_batchnorm_into_following(PassContext& ctx);
 bool pool_before_pointwise_conv(PassContext& ctx);
 bool fuse_residual_adds(PassContext& ctx);
 bool fuse_activations(PassContext& ctx);
+bool fold_batchnorm_into_conv_input(PassContext& ctx);
 
 // Runs the passes to a fixed point. `graph` must have been prepared
 // (dtypes/shapes inferred); it is re-finalized as passes change it.

@@ -50,7 +50,7 @@ FusionReport run_passes(ir::Graph& graph, const SessionOptions& options) {
   using Pass = bool (*)(PassContext&);
   const Pass passes[] = {fold_constants, remove_identities, fold_batchnorm_into_conv, fold_batchnorm_into_gemm,
                          fold_batchnorm_into_following, pool_before_pointwise_conv,
-                         fuse_residual_adds, fuse_activations};
+                         fuse_residual_adds, fuse_activations, fold_batchnorm_into_conv_input};
   for (int round = 0; round < 100; ++round) {
     bool changed = false;
     for (Pass p : passes) {

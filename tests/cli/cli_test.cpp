@@ -769,6 +769,36 @@ TEST_F(Cli, SaveOptimizedReloadsWithSameOutputs) {
   EXPECT_EQ(compare_tensors(b, a, 1e-6, 1e-5), "");
 }
 
+TEST_F(Cli, SaveOptimizedWritesAnInputMapAsBatchNormalization) {
+  // BN → Relu → 1×1 Conv: the BN folds into the Conv's input; the saved
+  // model spells that out as a BatchNormalization (ε 0), a Relu and the Conv.
+  ModelBuilder b(15);
+  b.input("x", DType::Float32, {1, 5, 4, 4});
+  b.initializer("gamma", random_f32({5}, 2, 0.5f, 1.5f));
+  b.initializer("beta", random_f32({5}, 3));
+  b.initializer("mean", random_f32({5}, 4));
+  b.initializer("var", random_f32({5}, 5, 0.5f, 1.5f));
+  b.node("BatchNormalization", {"x", "gamma", "beta", "mean", "var"}, {"n"}, "bn");
+  b.node("Relu", {"n"}, {"r"}, "relu");
+  b.initializer("w", random_f32({6, 5, 1, 1}, 1));
+  b.node("Conv", {"r", "w"}, {"y"}, "conv");
+  b.output("y");
+  const std::string m = dir.file("bn_relu_conv.onnx"), saved = dir.file("bn_relu_conv.optimized.onnx");
+  b.save(m);
+  Result r = run({m, "--save-optimized", saved, "--output-dir", dir.file("map_orig"), "--explain"});
+  ASSERT_EQ(r.code, 0) << show(r);
+  EXPECT_TRUE(contains(r.out, "BatchNormalization 'bn': folded into the input of Conv 'conv'")) << r.out;
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(saved)));
+  std::vector<std::string> ops;
+  for (const auto& n : proto.graph().node()) ops.push_back(n.op_type());
+  EXPECT_EQ(ops, (std::vector<std::string>{"BatchNormalization", "Relu", "Conv"}));
+  Result again = run({saved, "--no-fuse", "--output-dir", dir.file("map_again")});
+  ASSERT_EQ(again.code, 0) << show(again);
+  Tensor x = load_tensor_file(dir.file("map_orig/output_0.pb")), y = load_tensor_file(dir.file("map_again/output_0.pb"));
+  EXPECT_EQ(compare_tensors(y, x, 1e-6, 1e-5), "");
+}
+
 TEST(JsonChecker, RefusesInvalidJson) {
   for (const char* bad : {"", "{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "{\"a\":1}x", "\"\x01\"", "01", "1.", "nul",
                           "{\"a\":1,\"a\":2}", "\"\xff\""}) {

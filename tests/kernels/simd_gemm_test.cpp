@@ -69,6 +69,7 @@ struct Case {
   bool trans_c = false;
   std::optional<ConvGeo> conv;    // A' = im2col(X)ᵀ (M and K must match it)
   std::optional<ConvGeo> conv_b;  // B' = im2col(X) (K and N must match it)
+  bool map_b = false, map_relu = false;  // SgemmProblem's b_scale / b_shift / b_relu
 };
 
 std::string describe(const Case& c) {
@@ -78,7 +79,8 @@ std::string describe(const Case& c) {
          " rb=" + std::to_string(c.row_bias) + " cb=" + std::to_string(c.col_bias) +
          " res=" + std::to_string(c.residual) + " acc=" + std::to_string(c.accumulate) +
          " tc=" + std::to_string(c.trans_c) + " im2col=" + std::to_string(c.conv.has_value()) +
-         " im2col_b=" + std::to_string(c.conv_b.has_value());
+         " im2col_b=" + std::to_string(c.conv_b.has_value()) + " map_b=" + std::to_string(c.map_b) +
+         " map_relu=" + std::to_string(c.map_relu);
 }
 
 // im2col(X)ᵀ as a dense M × K matrix (the definition in gemm.h).
@@ -193,8 +195,24 @@ void check_case(const Case& c, uint32_t seed) {
   p.ep.act = c.act;
   p.ep.act_alpha = c.act_alpha;
   p.ep.act_beta = c.act_beta;
+  // B as the product reads it: act(fma(B[k, n], s[k], t[k])) with a map.
+  std::vector<float> bscale = random_vec(static_cast<size_t>(std::max<int64_t>(K, 1)), seed + 8);
+  std::vector<float> bshift = random_vec(static_cast<size_t>(std::max<int64_t>(K, 1)), seed + 9);
+  if (c.map_b) {
+    EXPECT_FALSE(c.tb || c.pack_b || c.conv_b);
+    p.b_scale = bscale.data();
+    p.b_shift = bshift.data();
+    p.b_relu = c.map_relu;
+  }
   std::vector<float> ws(bl.workspace_floats);
   sgemm_compute{}(Arch{}, p, 0, M, 0, N, ws.data());
+  if (c.map_b)  // the reference reads B mapped
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        float& v = Bm[k * ldb_used + n];
+        v = std::fma(v, bscale[k], bshift[k]);
+        if (c.map_relu && v < 0.f) v = 0.f;
+      }
 
   // Reference: the product and the product of absolute values (error scale).
   std::vector<float> ref(std::max<int64_t>(M * N, 1)), mag(std::max<int64_t>(M * N, 1));
@@ -273,6 +291,31 @@ void check_sizes() {
     check_case<Arch>(c, seed++);
     if (::testing::Test::HasFatalFailure()) return;
   }
+}
+
+// A map of B's rows (b_scale, b_shift, b_relu): whole and partial panels,
+// one and several K blocks, M on both sides of the in-place B rule (which a
+// map turns off), past the nc block, with an epilogue.
+template <class Arch>
+void check_b_map() {
+  if (!arch_available<Arch>()) GTEST_SKIP() << Arch::name() << " not available on this CPU";
+  const GemmBlocking bl = sgemm_blocking{}(Arch{});
+  const int64_t mr = bl.mr, nr = bl.nr, kc = bl.kc;
+  uint32_t seed = 300;
+  for (int64_t M : {int64_t{1}, mr + 1, int64_t{64}, int64_t{65}, 2 * mr + 3})
+    for (int64_t N : {int64_t{1}, nr - 1, nr, 2 * nr + 5, bl.nc + nr + 7})
+      for (int64_t K : {int64_t{1}, int64_t{17}, kc + 3, 2 * kc + 1})
+        for (int relu = 0; relu < 2; ++relu) {
+          Case c{M, N, K};
+          c.map_b = true;
+          c.map_relu = relu;
+          c.pack_a = (M + N) % 2 == 0;
+          c.row_bias = relu;
+          c.residual = (N + K) % 2 == 0;
+          c.act = relu ? GemmActivation::Relu : GemmActivation::None;
+          check_case<Arch>(c, seed++);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
 }
 
 template <class Arch>
@@ -564,12 +607,16 @@ TEST(SimdGemm, SizesSse2) { check_sizes<xsimd::sse2>(); }
 TEST(SimdGemm, EpiloguesAvx512f) { check_epilogues<xsimd::avx512f>(); }
 TEST(SimdGemm, EpiloguesFma3Avx2) { check_epilogues<xsimd::fma3<xsimd::avx2>>(); }
 TEST(SimdGemm, EpiloguesSse2) { check_epilogues<xsimd::sse2>(); }
+TEST(SimdGemm, BMapAvx512f) { check_b_map<xsimd::avx512f>(); }
+TEST(SimdGemm, BMapFma3Avx2) { check_b_map<xsimd::fma3<xsimd::avx2>>(); }
+TEST(SimdGemm, BMapSse2) { check_b_map<xsimd::sse2>(); }
 TEST(SimdGemm, SplitInvarianceAvx512f) { check_split_invariance<xsimd::avx512f>(); }
 TEST(SimdGemm, SplitInvarianceFma3Avx2) { check_split_invariance<xsimd::fma3<xsimd::avx2>>(); }
 TEST(SimdGemm, SplitInvarianceSse2) { check_split_invariance<xsimd::sse2>(); }
 #elif defined(__aarch64__)
 TEST(SimdGemm, SizesNeon64) { check_sizes<xsimd::neon64>(); }
 TEST(SimdGemm, EpiloguesNeon64) { check_epilogues<xsimd::neon64>(); }
+TEST(SimdGemm, BMapNeon64) { check_b_map<xsimd::neon64>(); }
 TEST(SimdGemm, SplitInvarianceNeon64) { check_split_invariance<xsimd::neon64>(); }
 #endif
 

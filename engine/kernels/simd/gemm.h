@@ -95,6 +95,13 @@ struct SgemmProblem {
   bool trans_b = false;
   const float* packed_b = nullptr;
   const Im2col2d* im2col = nullptr;
+  // A per-row map of a plain row-major B (b, not trans_b; not packed_b or
+  // im2col), applied as B is packed: B[k, n] is read as
+  // act(fma(B[k, n], b_scale[k], b_shift[k])) with act None or Relu (a
+  // BatchNormalization(+Relu) in front of a 1×1 convolution).
+  const float* b_scale = nullptr;
+  const float* b_shift = nullptr;
+  bool b_relu = false;
   float* c = nullptr;
   int64_t ldc = 0;
   // C stored transposed: element (m, n) at c[n·ldc + m], and the residual
