@@ -21,12 +21,6 @@ namespace kiln::passes {
 
 namespace {
 
-bool all_equal(const std::vector<int64_t>& v, int64_t x) {
-  for (int64_t e : v)
-    if (e != x) return false;
-  return true;
-}
-
 bool try_fold(PassContext& ctx, ir::Node* bn) {
   // A plain BN in front of a Conv folds into its weights
   // (fold_batchnorm_into_following); this takes the one with a Relu fused.
@@ -50,15 +44,9 @@ bool try_fold(PassContext& ctx, ir::Node* bn) {
   if (e.residual_input) return refuse("the BN has a residual add");
   if (e.kind != ops::FusedEpilogue::None && e.kind != ops::FusedEpilogue::Relu)
     return refuse("its activation is not Relu");
-  const ir::Value* w = conv->inputs.size() > 1 ? conv->inputs[1] : nullptr;
-  if (!w || !w->shape.known || w->shape.rank() != 4 || w->shape.dims[2] != 1 || w->shape.dims[3] != 1)
-    return refuse("it is not a 2-D 1×1 convolution");
-  const std::string pad = conv->attr_string("auto_pad", "NOTSET");
-  if ((pad != "NOTSET" && pad != "VALID") || !all_equal(conv->attr_ints("pads"), 0))
-    return refuse("it is padded");
-  if (!all_equal(conv->attr_ints("strides"), 1)) return refuse("it is strided");
-  if (y->dtype != DType::Float32) return refuse("not float32");
   std::string why;
+  if (!conv_is_pointwise(*conv, &why, 4)) return refuse(why);
+  if (y->dtype != DType::Float32) return refuse("not float32");
   BatchNormAffine a;
   if (!batchnorm_affine(ctx, *bn, &a, &why)) return refuse(why);
   const ir::Value* x = bn->inputs[0];

@@ -37,4 +37,23 @@ void set_attr(ir::Node& n, const std::string& name, int64_t v) {
   n.attributes[name] = a;
 }
 
+bool all_equal(const std::vector<int64_t>& v, int64_t x) {
+  for (int64_t e : v)
+    if (e != x) return false;
+  return true;
+}
+
+bool conv_is_pointwise(const ir::Node& conv, std::string* why, size_t rank) {
+  const ir::Value* w = conv.inputs.size() > 1 ? conv.inputs[1] : nullptr;
+  if (!w || !w->shape.known || w->shape.rank() < 3 || (rank && w->shape.rank() != rank))
+    return *why = rank == 4 ? "it is not a 2-D 1×1 convolution" : "its weight shape is not known", false;
+  for (size_t i = 2; i < w->shape.rank(); ++i)
+    if (w->shape.dims[i] != 1) return *why = "its kernel is not 1×1", false;
+  const std::string pad = conv.attr_string("auto_pad", "NOTSET");
+  if ((pad != "NOTSET" && pad != "VALID") || !all_equal(conv.attr_ints("pads"), 0))
+    return *why = "it is padded", false;
+  if (!all_equal(conv.attr_ints("strides"), 1)) return *why = "it is strided", false;
+  return true;
+}
+
 }  // namespace kiln::passes

@@ -25,12 +25,6 @@ namespace {
 
 constexpr const char* kMoved = "a 1×1 convolution commutes with an average; it now runs on the pooled map";
 
-bool all_equal(const std::vector<int64_t>& v, int64_t x) {
-  for (int64_t e : v)
-    if (e != x) return false;
-  return true;
-}
-
 // The pool's geometry allows the swap; why not otherwise.
 bool pool_commutes(const ir::Node& pool, std::string* why) {
   if (pool.op_type == "GlobalAveragePool") return true;
@@ -50,19 +44,6 @@ bool pool_commutes(const ir::Node& pool, std::string* why) {
   int64_t shrink = 1;
   for (int64_t s : strides) shrink *= s;
   if (shrink < 2) return *why = "its strides do not shrink the map, so the convolution would not get cheaper", false;
-  return true;
-}
-
-// The convolution is a pointwise affine map per pixel; why not otherwise.
-bool conv_is_pointwise(const ir::Node& conv, std::string* why) {
-  const ir::Value* w = conv.inputs.size() > 1 ? conv.inputs[1] : nullptr;
-  if (!w || !w->shape.known || w->shape.rank() < 3) return *why = "its weight shape is not known", false;
-  for (size_t i = 2; i < w->shape.rank(); ++i)
-    if (w->shape.dims[i] != 1) return *why = "its kernel is not 1×1", false;
-  const std::string pad = conv.attr_string("auto_pad", "NOTSET");
-  if (pad != "NOTSET" && pad != "VALID") return *why = "it pads (auto_pad " + pad + ")", false;
-  if (!all_equal(conv.attr_ints("pads"), 0)) return *why = "it is padded", false;
-  if (!all_equal(conv.attr_ints("strides"), 1)) return *why = "it is strided", false;
   return true;
 }
 

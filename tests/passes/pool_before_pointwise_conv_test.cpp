@@ -70,7 +70,9 @@ void expect_kept(const FusionResult& r, const std::string& why) {
   ASSERT_TRUE(pool);
   EXPECT_EQ(pool->inputs[0]->name, "c");
   EXPECT_NE(r.reason("pool").find(why), std::string::npos) << r.reason("pool");
-  EXPECT_EQ(r.max_abs_diff, 0.0);  // nothing about the pool changed
+  // The pool stayed; the BN + Relu in front of the Conv still folds into its
+  // input (fold_batchnorm_into_conv_input), which may round differently.
+  EXPECT_LT(r.max_abs_diff, kTol);
 }
 
 TEST(PoolBeforePointwiseConv, DenseNetTransition) {
