@@ -1,13 +1,16 @@
-// ReduceSum, ReduceMean, ReduceMax, ReduceMin (Softmax and LogSoftmax live in
-// softmax.cpp and register from here).
+// ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare,
+// ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp (Softmax and LogSoftmax
+// live in softmax.cpp and register from here).
 //
-//   y[kept] = ⊕ over the reduced axes of x,  ⊕ = Σ, Σ/count, max, min.
-// Axes: an attribute up to ReduceSum-11 / Reduce{Mean,Max,Min}-13, an optional
-// int64 input from ReduceSum-13 / -18. Empty or absent axes reduce every axis,
-// unless noop_with_empty_axes = 1 (input form only), which makes y = x.
+//   y[kept] = ⊕ over the reduced axes of x,  ⊕ = Σ, Σ/count, max, min, Π, Σx²,
+//   Σ|x|, √Σx², log Σx, log Σeˣ.
+// Axes: an attribute up to ReduceSum-11 / the others' -13, an optional int64
+// input from ReduceSum-13 / the others' -18. Empty or absent axes reduce every
+// axis, unless noop_with_empty_axes = 1 (input form only), which makes y = x.
 // keepdims = 1 keeps reduced axes as size 1. Over an empty set (a reduced
-// axis of size 0): Σ = 0, max = −inf (lowest for integers, false for bool),
-// min = +inf (highest, true), mean = NaN for floats (an error for integers).
+// axis of size 0): Σ, Σx², Σ|x|, √Σx² = 0, Π = 1, log Σx and log Σeˣ = −inf,
+// max = −inf (lowest for integers, false for bool), min = +inf (highest,
+// true), mean = NaN for floats (an error for integers).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -24,7 +27,7 @@ namespace kiln::ops {
 
 namespace {
 
-enum class ReduceKind { Sum, Mean, Max, Min };
+enum class ReduceKind { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSum, LogSumExp };
 
 struct ReduceSpec {
   const char* name;
@@ -66,6 +69,65 @@ struct ExtremumOp {
   T finish(Acc a, int64_t) const { return a; }
 };
 
+// Π, Σx², Σ|x|, √Σx², log Σx and log Σeˣ in double, rounded to T at the end
+// (float types; √ and the logs only for them, see allowed_dtypes). log Σeˣ
+// runs online: m the largest value so far, s = Σ e^(x − m).
+template <class T, ReduceKind K>
+struct FloatMathOp {
+  struct Acc {
+    double s, m;
+  };
+  Acc init() const {
+    return {K == ReduceKind::Prod ? 1.0 : 0.0, -std::numeric_limits<double>::infinity()};
+  }
+  void step(Acc& a, T v) const {
+    const double x = static_cast<double>(v);
+    if constexpr (K == ReduceKind::Prod) a.s *= x;
+    else if constexpr (K == ReduceKind::SumSquare || K == ReduceKind::L2) a.s += x * x;
+    else if constexpr (K == ReduceKind::L1) a.s += std::fabs(x);
+    else if constexpr (K == ReduceKind::LogSum) a.s += x;
+    else {
+      if (x != x || a.m != a.m) {  // NaN sticks
+        a.m = std::numeric_limits<double>::quiet_NaN();
+      } else if (x == a.m) {
+        a.s += 1.0;  // also +inf after +inf (e^(inf − inf) would be NaN)
+      } else if (x > a.m) {
+        a.s = a.s * std::exp(a.m - x) + 1.0;
+        a.m = x;
+      } else {
+        a.s += std::exp(x - a.m);
+      }
+    }
+  }
+  T finish(Acc a, int64_t) const {
+    if constexpr (K == ReduceKind::L2) return static_cast<T>(std::sqrt(a.s));
+    else if constexpr (K == ReduceKind::LogSum) return static_cast<T>(std::log(a.s));
+    else if constexpr (K == ReduceKind::LogSumExp) {
+      if (a.m == -std::numeric_limits<double>::infinity()) return -std::numeric_limits<T>::infinity();  // empty, or all −inf
+      return static_cast<T>(a.m + std::log(a.s));
+    } else {
+      return static_cast<T>(a.s);
+    }
+  }
+};
+
+// Π, Σx² and Σ|x| of integers in 64-bit unsigned arithmetic, which wraps
+// modulo 2⁶⁴ (so modulo the narrower type too) where a signed product or sum
+// would overflow.
+template <class T, ReduceKind K>
+struct IntMathOp {
+  using Acc = uint64_t;
+  Acc init() const { return K == ReduceKind::Prod ? 1 : 0; }
+  void step(Acc& a, T v) const {
+    const uint64_t u = static_cast<uint64_t>(static_cast<std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>(v));
+    if constexpr (K == ReduceKind::Prod) a *= u;
+    else if constexpr (K == ReduceKind::SumSquare) a += u * u;
+    else if constexpr (std::is_signed_v<T>) a += v < 0 ? uint64_t{0} - u : u;  // |v|
+    else a += u;
+  }
+  T finish(Acc a, int64_t) const { return static_cast<T>(a); }
+};
+
 template <class T, bool is_max>
 T extremum_identity(bool is_bool) {
   if (is_bool) return static_cast<T>(is_max ? 0 : 1);
@@ -76,6 +138,8 @@ T extremum_identity(bool is_bool) {
 }
 
 std::vector<DType> allowed_dtypes(const ReduceSpec& spec, int opset) {
+  if (spec.kind == ReduceKind::L2 || spec.kind == ReduceKind::LogSum || spec.kind == ReduceKind::LogSumExp)
+    return {DType::Float32, DType::Float64};  // a √ or log of an integer sum: not supported here
   std::vector<DType> t = {DType::Float32, DType::Float64, DType::Int32, DType::Int64, DType::UInt32, DType::UInt64};
   if (spec.kind == ReduceKind::Max || spec.kind == ReduceKind::Min) {
     if (opset >= 12) t.insert(t.end(), {DType::Int8, DType::UInt8});
@@ -217,6 +281,8 @@ void run_reduce(const Tensor& x, Tensor& y, const kernels::ref::ReduceLayout& l,
 //   [kept O] [reduced R] [kept I]     rows of I outputs, O times (O may be 1)
 bool reduce_f32_simd(ComputeContext& ctx, const Tensor& x, Tensor& y, const kernels::ref::ReduceLayout& l,
                      ReduceKind kind) {
+  if (kind != ReduceKind::Sum && kind != ReduceKind::Mean && kind != ReduceKind::Max && kind != ReduceKind::Min)
+    return false;
   if (x.dtype() != DType::Float32 || l.red_dims.size() != 1 || l.kept_dims.size() > 2) return false;
   const int64_t R = l.red_dims[0];
   const simd::ReduceOp op = kind == ReduceKind::Max   ? simd::ReduceOp::Max
@@ -273,11 +339,30 @@ void compute_reduce(ComputeContext& ctx, const ReduceSpec& spec) {
   bool is_bool = x.dtype() == DType::Bool;
   auto run = [&](auto tag) {
     using T = decltype(tag);
+    // Π, Σx², Σ|x| in the type's own arithmetic class; √ and the logs (float
+    // types only, allowed_dtypes) in double.
+    auto math = [&](auto k) {
+      constexpr ReduceKind K = decltype(k)::value;
+      if constexpr (std::is_floating_point_v<T>) {
+        run_reduce<T>(x, y, l, FloatMathOp<T, K>{});
+      } else if constexpr (K == ReduceKind::Prod || K == ReduceKind::SumSquare || K == ReduceKind::L1) {
+        run_reduce<T>(x, y, l, IntMathOp<T, K>{});
+      } else {
+        ctx.fail(std::string(spec.name) + " needs a float tensor");
+      }
+    };
+    using RK = ReduceKind;
     switch (spec.kind) {
-      case ReduceKind::Sum: run_reduce<T>(x, y, l, SumOp<T, false>{}); break;
-      case ReduceKind::Mean: run_reduce<T>(x, y, l, SumOp<T, true>{}); break;
-      case ReduceKind::Max: run_reduce<T>(x, y, l, ExtremumOp<T, true>{extremum_identity<T, true>(is_bool)}); break;
-      case ReduceKind::Min: run_reduce<T>(x, y, l, ExtremumOp<T, false>{extremum_identity<T, false>(is_bool)}); break;
+      case RK::Sum: run_reduce<T>(x, y, l, SumOp<T, false>{}); break;
+      case RK::Mean: run_reduce<T>(x, y, l, SumOp<T, true>{}); break;
+      case RK::Max: run_reduce<T>(x, y, l, ExtremumOp<T, true>{extremum_identity<T, true>(is_bool)}); break;
+      case RK::Min: run_reduce<T>(x, y, l, ExtremumOp<T, false>{extremum_identity<T, false>(is_bool)}); break;
+      case RK::Prod: math(std::integral_constant<RK, RK::Prod>{}); break;
+      case RK::SumSquare: math(std::integral_constant<RK, RK::SumSquare>{}); break;
+      case RK::L1: math(std::integral_constant<RK, RK::L1>{}); break;
+      case RK::L2: math(std::integral_constant<RK, RK::L2>{}); break;
+      case RK::LogSum: math(std::integral_constant<RK, RK::LogSum>{}); break;
+      case RK::LogSumExp: math(std::integral_constant<RK, RK::LogSumExp>{}); break;
     }
   };
   switch (x.dtype()) {
@@ -315,6 +400,12 @@ void register_reduce_ops(OpRegistry& r) {
   add_reduce(r, {"ReduceMean", ReduceKind::Mean, 18});
   add_reduce(r, {"ReduceMax", ReduceKind::Max, 18});
   add_reduce(r, {"ReduceMin", ReduceKind::Min, 18});
+  add_reduce(r, {"ReduceProd", ReduceKind::Prod, 18});
+  add_reduce(r, {"ReduceSumSquare", ReduceKind::SumSquare, 18});
+  add_reduce(r, {"ReduceL1", ReduceKind::L1, 18});
+  add_reduce(r, {"ReduceL2", ReduceKind::L2, 18});
+  add_reduce(r, {"ReduceLogSum", ReduceKind::LogSum, 18});
+  add_reduce(r, {"ReduceLogSumExp", ReduceKind::LogSumExp, 18});
   register_softmax_ops(r);
 }
 
