@@ -145,7 +145,7 @@ void register_fused(OpRegistry& r, const std::string& base) {
   auto residual_of = [](const ir::Node& n) { return static_cast<size_t>(n.attr_int(kResidualAttr, 0)); };
   // The base op's own inputs come before the residual's place.
   const size_t base_inputs = static_cast<size_t>(residual_index);
-  s.infer = [base_schema, residual_of, base_inputs](InferContext& ctx) {
+  s.infer = [base, base_schema, residual_of, base_inputs](InferContext& ctx) {
     const ir::Node& n = ctx.node();
     size_t res = residual_of(n);
     std::vector<ValueInfo> in;
@@ -156,6 +156,7 @@ void register_fused(OpRegistry& r, const std::string& base) {
     base_schema(n)->infer(inner);
     FusedEpilogue::of(n);  // validates the activation name
     if (n.has_attr(kPrologueAttr)) {
+      if (base != "Conv") ctx.fail("only a FusedConv takes an input map (" + std::string(kPrologueAttr) + ")");
       const std::string m = n.attr_string(kPrologueAttr, "");
       if (m != "None" && m != "Relu") ctx.fail("unknown input map activation '" + m + "'");
       const size_t c = ctx.has_input(0) && ctx.input(0).shape.known && ctx.input(0).shape.rank() >= 2

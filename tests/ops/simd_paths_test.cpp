@@ -138,6 +138,43 @@ TEST(SimdPaths, FusedDepthwiseConvAppliesItsEpilogueInKernel) {
   }
 }
 
+// A FusedConv with an input map (kiln.prologue) run on its own, with no
+// prepared weights: X is mapped into scratch, then convolved as usual.
+TEST(SimdPaths, FusedConvInputMapWithoutPreparedWeights) {
+  const int64_t C = 6, M = 4;
+  Tensor x = random_f32({2, C, 5, 5}, 4), w = random_f32({M, C, 1, 1}, 5), b = random_f32({M}, 6);
+  Tensor scale = random_f32({C}, 7, 0.5f, 1.5f), shift = random_f32({C}, 8);
+  for (const char* map : {"None", "Relu"}) {
+    OpCall call("kiln", "FusedConv", 1, 1);
+    call.s("kiln.prologue", map);
+    std::vector<Tensor> y = call.run({&x, &w, &b, nullptr, &scale, &shift});
+    // The same convolution of the mapped X, by the reference.
+    Tensor xm = x.clone();
+    for (int64_t i = 0; i < xm.numel(); ++i) {
+      const int64_t c = (i / 25) % C;
+      float v = std::fma(x.data_as<float>()[i], scale.data_as<float>()[c], shift.data_as<float>()[c]);
+      if (std::string(map) == "Relu" && v < 0.f) v = 0.f;
+      xm.data_as<float>()[i] = v;
+    }
+    kernels::ref::ConvShape s;
+    s.batch = 2;
+    s.in_channels = C;
+    s.out_channels = M;
+    s.group = 1;
+    s.in_spatial = s.out_spatial = {5, 5};
+    s.kernel = s.strides = s.dilations = {1, 1};
+    s.pads_begin = {0, 0};
+    Tensor want = random_f32({2, M, 5, 5}, 0);
+    kernels::ref::conv_f32(s, xm.data_as<float>(), w.data_as<float>(), b.data_as<float>(), want.data_as<float>());
+    EXPECT_EQ(compare_tensors(y[0], want, 1e-5, 1e-5), "") << map;
+  }
+  // A scale of another channel count is refused.
+  Tensor short_scale = random_f32({C - 1}, 9);
+  OpCall bad("kiln", "FusedConv", 1, 1);
+  bad.s("kiln.prologue", "Relu");
+  EXPECT_THROW(bad.run({&x, &w, &b, nullptr, &short_scale, &shift}), Error);
+}
+
 TEST(SimdPaths, BinaryBroadcastsRunTheSimdKernel) {
   Tensor a = random_f32({2, 3, 5, 7}, 1), ch = random_f32({1, 3, 1, 1}, 2, 0.5f, 2.f), sc = random_f32({}, 3, 1.f, 2.f);
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
