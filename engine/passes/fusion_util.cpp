@@ -45,8 +45,9 @@ bool all_equal(const std::vector<int64_t>& v, int64_t x) {
 
 bool conv_is_pointwise(const ir::Node& conv, std::string* why, size_t rank) {
   const ir::Value* w = conv.inputs.size() > 1 ? conv.inputs[1] : nullptr;
-  if (!w || !w->shape.known || w->shape.rank() < 3 || (rank && w->shape.rank() != rank))
-    return *why = rank == 4 ? "it is not a 2-D 1×1 convolution" : "its weight shape is not known", false;
+  if (!w || !w->shape.known || w->shape.rank() < 3) return *why = "its weight shape is not known", false;
+  if (rank && w->shape.rank() != rank)
+    return *why = "it is not a " + std::to_string(rank - 2) + "-D convolution", false;
   for (size_t i = 2; i < w->shape.rank(); ++i)
     if (w->shape.dims[i] != 1) return *why = "its kernel is not 1×1", false;
   const std::string pad = conv.attr_string("auto_pad", "NOTSET");

@@ -103,22 +103,23 @@ TEST(PoolBeforePointwiseConv, GlobalAveragePool) {
   EXPECT_LT(r.max_abs_diff, kTol);
 }
 
-TEST(PoolBeforePointwiseConv, PaddingThatIsNotCountedMoves) {
+// A 3×3 pool padded by 1 that counts the padding in or not.
+PoolSpec padded_pool(int64_t count_include_pad) {
   PoolSpec p;
   p.kernel = {3, 3};
   p.pads = {1, 1, 1, 1};
-  p.count_include_pad = 0;
-  auto r = check_fusion(transition(p));
+  p.count_include_pad = count_include_pad;
+  return p;
+}
+
+TEST(PoolBeforePointwiseConv, PaddingThatIsNotCountedMoves) {
+  auto r = check_fusion(transition(padded_pool(0)));
   expect_moved(r);
   EXPECT_LT(r.max_abs_diff, kTol);
 }
 
 TEST(PoolBeforePointwiseConv, PaddingCountedInIsRefused) {
-  PoolSpec p;
-  p.kernel = {3, 3};
-  p.pads = {1, 1, 1, 1};
-  p.count_include_pad = 1;
-  expect_kept(check_fusion(transition(p)), "padding zeros");
+  expect_kept(check_fusion(transition(padded_pool(1))), "padding zeros");
 }
 
 TEST(PoolBeforePointwiseConv, RefusedCases) {

@@ -411,15 +411,37 @@ void pack_a_block(const float* a, int64_t lda, bool trans, int64_t i0, int64_t r
   }
 }
 
+// kb rows of one NR-wide micro-panel, row kk read at src + kk·lds, written
+// to d + kk·NR as act(fma(x, b_scale[k0 + kk], b_shift[k0 + kk])): the B map
+// of SgemmProblem, act Relu or none. src may be d itself (lds = NR).
+template <class Arch, bool Relu>
+void map_b_rows(const SgemmProblem& p, const float* src, int64_t lds, int64_t k0, int64_t kb, float* d) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int NR = Tile<Arch>::NR, W = Tile<Arch>::W;
+  for (int64_t kk = 0; kk < kb; ++kk, src += lds) {
+    const B s(p.b_scale[k0 + kk]), t(p.b_shift[k0 + kk]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NR; v += W) {
+      B x = xsimd::fma(B::load_unaligned(src + v), s, t);
+      if constexpr (Relu) x = detail::act_vec<Act::Relu>(x, 0.f, 0.f);
+      x.store_aligned(d + kk * NR + v);
+    }
+  }
+}
+
 // B'[k0 : k0+kb, j0 : j0+cols] into ⌈cols/NR⌉ micro-panels (kb × NR, columns
-// past the end zero).
-// With `map` (SgemmProblem's b_scale / b_shift / b_relu; not with trans), the
-// rows of whole panels are mapped as they are copied, and partial panels by
-// map_b_block after.
+// past the end zero). With `map` (SgemmProblem's b_scale / b_shift / b_relu;
+// not with trans) every row is mapped: whole panels as they are copied, the
+// partial last one in place after (its columns past the end then hold
+// act(shift), which nothing reads).
 template <class Arch>
 void pack_b_block(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t kb, int64_t j0, int64_t cols,
                   float* dst, const SgemmProblem* map = nullptr) noexcept {
   constexpr int NR = Tile<Arch>::NR;
+  auto mapped = [&](const float* src, int64_t lds, float* d) {
+    if (map->b_relu) map_b_rows<Arch, true>(*map, src, lds, k0, kb, d);
+    else map_b_rows<Arch, false>(*map, src, lds, k0, kb, d);
+  };
   for (int64_t jp = 0; jp < cols; jp += NR) {
     const int64_t nr = std::min<int64_t>(NR, cols - jp);
     float* d = dst + jp * kb;
@@ -427,59 +449,26 @@ void pack_b_block(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t k
       using B = xsimd::batch<float, Arch>;
       constexpr int W = Tile<Arch>::W;
       const float* src = b + k0 * ldb + j0 + jp;
-      if (map && map->b_relu) {
-        for (int64_t kk = 0; kk < kb; ++kk, src += ldb) {
-          const B s(map->b_scale[k0 + kk]), t(map->b_shift[k0 + kk]);
-#pragma GCC unroll 4
-          for (int v = 0; v < NR; v += W)
-            detail::act_vec<Act::Relu>(xsimd::fma(B::load_unaligned(src + v), s, t), 0.f, 0.f)
-                .store_aligned(d + kk * NR + v);
-        }
-      } else if (map) {
-        for (int64_t kk = 0; kk < kb; ++kk, src += ldb) {
-          const B s(map->b_scale[k0 + kk]), t(map->b_shift[k0 + kk]);
-#pragma GCC unroll 4
-          for (int v = 0; v < NR; v += W) xsimd::fma(B::load_unaligned(src + v), s, t).store_aligned(d + kk * NR + v);
-        }
-      } else {
-        for (int64_t kk = 0; kk < kb; ++kk, src += ldb)
-#pragma GCC unroll 4
-          for (int v = 0; v < NR; v += W) B::load_unaligned(src + v).store_aligned(d + kk * NR + v);
+      if (map) {
+        mapped(src, ldb, d);
+        continue;
       }
+      for (int64_t kk = 0; kk < kb; ++kk, src += ldb)
+#pragma GCC unroll 4
+        for (int v = 0; v < NR; v += W) B::load_unaligned(src + v).store_aligned(d + kk * NR + v);
     } else if (!trans) {
       for (int64_t kk = 0; kk < kb; ++kk) {
         float* dk = d + kk * NR;
         std::memcpy(dk, b + (k0 + kk) * ldb + j0 + jp, nr * sizeof(float));
         std::fill(dk + nr, dk + NR, 0.f);
       }
+      if (map) mapped(d, NR, d);
     } else {
       for (int64_t j = 0; j < nr; ++j) {
         const float* src = b + (j0 + jp + j) * ldb + k0;
         for (int64_t kk = 0; kk < kb; ++kk) d[kk * NR + j] = src[kk];
       }
       for (int64_t kk = 0; kk < kb; ++kk) std::fill(d + kk * NR + nr, d + kk * NR + NR, 0.f);
-    }
-  }
-}
-
-// The B map of SgemmProblem (b_scale, b_shift, b_relu) over the partial last
-// panel of a packed B block of rows [k0, k0 + kb) and `cols` columns, in
-// place (pack_b_block maps whole panels as it copies them). Its columns past
-// `cols` get act(shift) instead of 0; nothing reads them.
-template <class Arch>
-void map_b_block(const SgemmProblem& p, int64_t k0, int64_t kb, int64_t cols, float* dst) noexcept {
-  using B = xsimd::batch<float, Arch>;
-  constexpr int NR = Tile<Arch>::NR, W = Tile<Arch>::W;
-  for (int64_t jp = cols / NR * NR; jp < cols; jp += NR) {
-    float* d = dst + jp * kb;
-    for (int64_t kk = 0; kk < kb; ++kk) {
-      const B s(p.b_scale[k0 + kk]), t(p.b_shift[k0 + kk]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NR; v += W) {
-        B x = xsimd::fma(B::load_aligned(d + kk * NR + v), s, t);
-        if (p.b_relu) x = detail::act_vec<Act::Relu>(x, 0.f, 0.f);
-        x.store_aligned(d + kk * NR + v);
-      }
     }
   }
 }
@@ -653,10 +642,7 @@ void sgemm_compute::operator()(Arch, const SgemmProblem& p, int64_t m0, int64_t 
           bp = wb - (ncb / T::NR * T::NR) * kb;
           if (ncb % T::NR)
             gemm_detail::pack_b_block<Arch>(p.b, p.ldb, false, k0, kb, jc + ncb / T::NR * T::NR, ncb % T::NR, wb);
-        } else {
-          gemm_detail::pack_b_block<Arch>(p.b, p.ldb, p.trans_b, k0, kb, jc, ncb, wb, p.b_scale ? &p : nullptr);
-          if (p.b_scale) gemm_detail::map_b_block<Arch>(p, k0, kb, ncb, wb);
-        }
+        } else gemm_detail::pack_b_block<Arch>(p.b, p.ldb, p.trans_b, k0, kb, jc, ncb, wb, p.b_scale ? &p : nullptr);
         const bool load_c = kbk > 0 || (p.ep.accumulate && !p.trans_c), last = kbk == kblocks - 1;
         if (ind) {  // tap (c, r, s) = k in W's row-major order → c·H·W + r·dh·W + s·dw
           int64_t ch = k0 / (ind->kh * ind->kw), r = (k0 / ind->kw) % ind->kh, s = k0 % ind->kw;
